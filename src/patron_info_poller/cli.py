@@ -1,0 +1,110 @@
+"""`patron-info-poller` / `python3 main.py`: load the configuration, run once, report.
+
+Exit codes: 0 done; 1 failed; 2 invalid configuration; 3 unreadable or corrupt state;
+4 a service stayed unavailable past its retries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from .config import PollerConfig, load_config
+from .errors import ConfigurationError, PollerError
+from .pipeline import RunSummary, StreamSummary
+from .runner import run_once
+
+logger = logging.getLogger("patron_info_poller")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="patron-info-poller",
+        description="Send Sierra patron changes to Kinesis as PatronInfo records, once. "
+        "Reads config/<ENVIRONMENT>.yaml; variables set in the environment win.",
+    )
+    parser.add_argument(
+        "--config-dir", type=Path, default=Path("config"), help="folder of <env>.yaml files"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(os.environ.get("ENVIRONMENT"), os.environ, args.config_dir)
+    except ConfigurationError as exc:
+        print(f"patron-info-poller: {exc}", file=sys.stderr)
+        return exc.exit_code
+    from .logs import configure_logging
+
+    configure_logging(config.log_level)
+    logger.info("Run starting", extra={"environment": os.environ.get("ENVIRONMENT")})
+    try:
+        summary = _run(config)
+    except PollerError as exc:
+        logger.error("Run failed", extra={"error": str(exc), "error_type": type(exc).__name__})
+        print(f"patron-info-poller: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    _report(summary)
+    return 0
+
+
+def _run(config: PollerConfig) -> RunSummary:
+    if not sys.stderr.isatty():
+        return run_once(config)
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(file=sys.stderr),
+        transient=True,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_batch(stream: StreamSummary) -> None:
+            text = f"{stream.stream}: {stream.read} read, {stream.sent} sent"
+            if stream.stream not in tasks:
+                tasks[stream.stream] = progress.add_task(text)
+            progress.update(tasks[stream.stream], description=text)
+
+        return run_once(config, on_batch=on_batch)
+
+
+SUMMARY_COLUMNS = ("stream", "batches", "read", "sent", "geocoded", "match rate", "reused", "skipped")
+
+
+def summary_rows(summary: RunSummary) -> list[tuple[str, ...]]:
+    rows = []
+    for s in summary.streams:
+        rate = "-" if s.match_rate is None else f"{s.match_rate:.1%}"
+        rows.append(
+            (
+                s.stream,
+                str(s.batches),
+                str(s.read),
+                str(s.sent),
+                str(s.geocode_requested),
+                rate,
+                str(s.reused_from_warehouse),
+                str(sum(s.skipped.values())),
+            )
+        )
+    return rows
+
+
+def _report(summary: RunSummary) -> None:
+    rows = summary_rows(summary)
+    for row in rows:
+        logger.info("Stream summary", extra=dict(zip(SUMMARY_COLUMNS, row, strict=True)))
+    table = Table(title="PatronInfoPoller run")
+    for column in SUMMARY_COLUMNS:
+        table.add_column(column, justify="left" if column == "stream" else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console(file=sys.stdout, width=100).print(table)

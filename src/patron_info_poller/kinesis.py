@@ -1,0 +1,163 @@
+"""Puts encoded PatronInfo records on the Kinesis stream with PutRecords.
+
+One Avro datum per Kinesis record (no KPL aggregation): the warehouse's ingest decodes
+each record as one PatronInfo. Only the records that failed are resent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from .errors import KinesisSendError, RetriableError
+
+logger = logging.getLogger(__name__)
+
+MAX_RECORDS_PER_CALL = 500
+MAX_BYTES_PER_CALL = 5 * 1024 * 1024
+MAX_BYTES_PER_RECORD = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class KinesisEntry:
+    partition_key: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.partition_key.encode())
+
+
+class _PartialFailure(RetriableError):
+    pass
+
+
+class KinesisSink:
+    def __init__(
+        self,
+        client: Any,
+        stream_arn: str,
+        batch_size: int = MAX_RECORDS_PER_CALL,
+        max_attempts: int = 8,
+        backoff_seconds: float = 0.2,
+    ):
+        self._client = client
+        self._stream_arn = stream_arn
+        self._batch_size = min(batch_size, MAX_RECORDS_PER_CALL)
+        self._max_attempts = max_attempts
+        self._backoff_seconds = backoff_seconds
+        self.calls = 0
+        self.records_resent = 0
+
+    def send(self, entries: Sequence[KinesisEntry]) -> int:
+        """Sends every entry or raises KinesisSendError. Returns the number sent."""
+        for entry in entries:
+            if entry.size > MAX_BYTES_PER_RECORD:
+                raise KinesisSendError("a record exceeds Kinesis's 1 MiB limit")
+        for call in self._calls(entries):
+            self._send_call(call)
+        return len(entries)
+
+    def _calls(self, entries: Sequence[KinesisEntry]) -> Iterator[list[KinesisEntry]]:
+        call: list[KinesisEntry] = []
+        size = 0
+        for entry in entries:
+            if call and (len(call) == self._batch_size or size + entry.size > MAX_BYTES_PER_CALL):
+                yield call
+                call, size = [], 0
+            call.append(entry)
+            size += entry.size
+        if call:
+            yield call
+
+    def _send_call(self, call: list[KinesisEntry]) -> None:
+        pending = call
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retriable),
+            stop=stop_after_attempt(self._max_attempts),
+            # Jittered exponential backoff spreads retries of throttled shards.
+            wait=wait_random_exponential(multiplier=self._backoff_seconds, max=20),
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.records_resent += len(pending)
+                    pending, codes = self._put(pending)
+                    if pending:
+                        raise _PartialFailure(f"{len(pending)} failed: {', '.join(codes)}")
+        except ClientError as exc:
+            raise KinesisSendError(
+                f"Kinesis refused {len(pending)} records ({_describe(exc)})"
+            ) from exc
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            raise KinesisSendError(
+                f"{len(pending)} of {len(call)} records not accepted by Kinesis after "
+                f"{self._max_attempts} tries ({_describe(cause)})"
+            ) from cause
+
+    def _put(self, pending: list[KinesisEntry]) -> tuple[list[KinesisEntry], list[str]]:
+        self.calls += 1
+        response = self._client.put_records(
+            StreamARN=self._stream_arn,
+            Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
+        )
+        if not response.get("FailedRecordCount"):
+            return [], []
+        failed = [
+            entry
+            for entry, result in zip(pending, response["Records"], strict=True)
+            if result.get("ErrorCode")
+        ]
+        codes = sorted({r["ErrorCode"] for r in response["Records"] if r.get("ErrorCode")})
+        logger.warning(
+            "Kinesis rejected records; resending them",
+            extra={"failed": len(failed), "error_codes": codes},
+        )
+        return failed, codes
+
+    def __repr__(self) -> str:
+        return f"KinesisSink(batch_size={self._batch_size})"
+
+
+# Errors of the service's own capacity or health; anything else (a wrong ARN, missing
+# permissions) will not get better by waiting.
+_RETRIABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "LimitExceededException",
+        "InternalFailure",
+        "InternalFailureException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "KMSThrottlingException",
+        "RequestTimeout",
+    }
+)
+
+
+def _is_retriable(exc: BaseException) -> bool:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error.get("Code") in _RETRIABLE_CODES or status >= 500
+    return isinstance(exc, (_PartialFailure, BotoCoreError))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "ClientError")
+    return str(exc) if isinstance(exc, _PartialFailure) else type(exc).__name__

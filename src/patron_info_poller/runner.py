@@ -1,0 +1,110 @@
+"""Builds the real parts from the configuration and runs the pipeline once."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from datetime import timedelta
+
+import httpx
+
+from .avro_codec import PatronInfoEncoder, fetch_schema
+from .aws_clients import aws_client
+from .config import PollerConfig
+from .geocoder import CensusGeocoder, GeocoderSettings
+from .kinesis import KinesisSink
+from .obfuscation import Obfuscator
+from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary
+from .sierra import SierraConnectionSettings, SierraSource
+from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
+from .warehouse import Warehouse, WarehouseSettings
+
+
+def geocoder_settings(config: PollerConfig) -> GeocoderSettings:
+    key = config.geocoder_api_key
+    return GeocoderSettings(
+        url=config.geocoder_api_base_url,
+        benchmark=config.geocoder_api_benchmark,
+        vintage=config.geocoder_api_vintage,
+        api_key=key.get_secret_value() if key else None,
+        batch_size=config.geocoder_batch_size,
+        concurrency=config.geocoder_concurrency,
+        timeout_seconds=config.geocoder_timeout_seconds,
+        max_attempts=config.geocoder_max_attempts,
+        backoff_seconds=config.geocoder_retry_backoff_seconds,
+    )
+
+
+def initial_state(config: PollerConfig) -> PollerState:
+    return PollerState.starting_at(
+        config.starting_creation_dt, config.starting_update_dt, config.starting_deletion_date
+    )
+
+
+def state_store(config: PollerConfig) -> StateStore:
+    if config.ignore_cache:
+        return MemoryStateStore(initial_state(config))
+    assert config.s3_bucket and config.s3_resource  # enforced by the configuration
+    return S3StateStore(aws_client(config, "s3"), config.s3_bucket, config.s3_resource)
+
+
+def run_once(
+    config: PollerConfig,
+    *,
+    on_batch: ProgressCallback | None = None,
+    store: StateStore | None = None,
+) -> RunSummary:
+    with ExitStack() as resources:
+        with httpx.Client(timeout=30.0) as http:
+            schema = fetch_schema(config.patron_info_schema_url, http)
+        source = SierraSource(
+            SierraConnectionSettings(
+                host=config.sierra_db_host,
+                port=config.sierra_db_port,
+                dbname=config.sierra_db_name,
+                user=config.sierra_db_user,
+                password=config.sierra_db_password.get_secret_value(),
+            )
+        )
+        resources.callback(source.close)
+        warehouse = Warehouse(
+            WarehouseSettings(
+                host=config.redshift_db_host,
+                port=config.redshift_db_port,
+                dbname=config.redshift_db_name,
+                user=config.redshift_db_user,
+                password=config.redshift_db_password.get_secret_value(),
+                sslmode=config.redshift_db_sslmode,
+                table=config.redshift_table,
+            )
+        )
+        resources.callback(warehouse.close)
+        geocoder = resources.enter_context(CensusGeocoder(geocoder_settings(config)))
+        obfuscator = Obfuscator(config.bcrypt_salt.get_secret_value())
+        resources.callback(obfuscator.close)
+        sink = KinesisSink(
+            aws_client(config, "kinesis"),
+            config.kinesis_stream_arn,
+            batch_size=config.kinesis_batch_size,
+            max_attempts=config.kinesis_max_attempts,
+            backoff_seconds=config.kinesis_retry_backoff_seconds,
+        )
+        pipeline = Pipeline(
+            source=source,
+            warehouse=warehouse,
+            geocoder=geocoder,
+            obfuscator=obfuscator,
+            encoder=PatronInfoEncoder(schema),
+            sink=sink,
+            state_store=store or state_store(config),
+            options=RunOptions(
+                active_batch_size=config.active_batch_size,
+                deleted_batch_size=config.deleted_batch_size,
+                commit_lag=timedelta(seconds=config.sierra_commit_lag_seconds),
+                initial_state=initial_state(config),
+                max_batches=config.max_batches,
+                backfill=config.backfill,
+                send=not config.ignore_kinesis,
+            ),
+            on_batch=on_batch,
+        )
+        return pipeline.run()
