@@ -6,7 +6,7 @@ from pathlib import Path
 # Lets a checkout run without an installed package (dependencies still come from pip).
 sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 
-from patron_info_poller.cli import main  # noqa: E402
+from patron_info_poller.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

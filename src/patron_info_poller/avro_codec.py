@@ -42,7 +42,9 @@ def fetch_schema(url: str, client: httpx.Client) -> dict[str, Any]:
     except httpx.HTTPError as exc:
         raise FatalError(f"could not fetch the PatronInfo schema ({type(exc).__name__})") from exc
     except (ValueError, KeyError, TypeError) as exc:
-        raise FatalError("the PatronInfo schema endpoint did not return a Platform envelope") from exc
+        raise FatalError(
+            "the PatronInfo schema endpoint did not return a Platform envelope"
+        ) from exc
     names = {f.get("name") for f in schema.get("fields", [])} if isinstance(schema, dict) else set()
     missing = [name for name in REQUIRED_FIELDS if name not in names]
     if missing:

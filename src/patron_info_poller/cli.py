@@ -76,7 +76,16 @@ def _run(config: PollerConfig) -> RunSummary:
         return run_once(config, on_batch=on_batch)
 
 
-SUMMARY_COLUMNS = ("stream", "batches", "read", "sent", "geocoded", "match rate", "reused", "skipped")
+SUMMARY_COLUMNS = (
+    "stream",
+    "batches",
+    "read",
+    "sent",
+    "geocoded",
+    "match rate",
+    "reused",
+    "skipped",
+)
 
 
 def summary_rows(summary: RunSummary) -> list[tuple[str, ...]]:

@@ -68,9 +68,7 @@ class PollerConfig(BaseModel):
     kinesis_stream_arn: str = Field(alias="KINESIS_STREAM_ARN", pattern=KINESIS_ARN_PATTERN)
     kinesis_batch_size: int = Field(alias="KINESIS_BATCH_SIZE", ge=1, le=500)
     kinesis_max_attempts: int = Field(8, alias="KINESIS_MAX_ATTEMPTS", ge=1)
-    kinesis_retry_backoff_seconds: float = Field(
-        0.2, alias="KINESIS_RETRY_BACKOFF_SECONDS", ge=0
-    )
+    kinesis_retry_backoff_seconds: float = Field(0.2, alias="KINESIS_RETRY_BACKOFF_SECONDS", ge=0)
     ignore_kinesis: bool = Field(False, alias="IGNORE_KINESIS")
 
     bcrypt_salt: SecretStr = Field(alias="BCRYPT_SALT")
@@ -84,9 +82,7 @@ class PollerConfig(BaseModel):
     geocoder_concurrency: int = Field(2, alias="GEOCODER_CONCURRENCY", ge=1, le=16)
     geocoder_timeout_seconds: float = Field(300.0, alias="GEOCODER_TIMEOUT_SECONDS", gt=0)
     geocoder_max_attempts: int = Field(4, alias="GEOCODER_MAX_ATTEMPTS", ge=1)
-    geocoder_retry_backoff_seconds: float = Field(
-        2.0, alias="GEOCODER_RETRY_BACKOFF_SECONDS", ge=0
-    )
+    geocoder_retry_backoff_seconds: float = Field(2.0, alias="GEOCODER_RETRY_BACKOFF_SECONDS", ge=0)
 
     patron_info_schema_url: str = Field(alias="PATRON_INFO_SCHEMA_URL", pattern=r"^https?://")
 
@@ -124,10 +120,18 @@ class PollerConfig(BaseModel):
             raise ValueError("must be a bcrypt salt: $2b$, a two-digit cost, then 22 characters")
         return value
 
-    @field_validator("starting_creation_dt", "starting_update_dt")
+    @field_validator("starting_creation_dt", "starting_update_dt", mode="before")
     @classmethod
-    def _has_offset(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
+    def _has_offset(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            # Python's ISO parser takes the seed's "2020-01-01 00:00:00-05"; pydantic's doesn't.
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise ValueError(
+                    "must be an ISO 8601 timestamp, e.g. 2020-01-01 00:00:00-05"
+                ) from None
+        if isinstance(value, datetime) and value.tzinfo is None:
             raise ValueError("needs a UTC offset, e.g. 2020-01-01 00:00:00-05")
         return value
 
@@ -188,9 +192,7 @@ def load_config(
         raise ConfigurationError(_describe(exc)) from None
 
 
-def _read_config_file(
-    config_dir: Path, environment: str
-) -> tuple[dict[str, str], dict[str, str]]:
+def _read_config_file(config_dir: Path, environment: str) -> tuple[dict[str, str], dict[str, str]]:
     if not re.fullmatch(r"[\w.-]+", environment):
         raise ConfigurationError(f"ENVIRONMENT={environment!r} is not a config file name")
     path = config_dir / f"{environment}.yaml"
@@ -252,9 +254,7 @@ def _decrypt_all(
             failures.append(f"{name} could not be decrypted ({type(exc).__name__})")
             first_cause = first_cause or exc
     if failures:
-        raise ConfigurationError(
-            "Invalid configuration: " + "; ".join(failures)
-        ) from first_cause
+        raise ConfigurationError("Invalid configuration: " + "; ".join(failures)) from first_cause
     return decrypted
 
 

@@ -167,7 +167,9 @@ class Pipeline:
             summary.batches += 1
             summary.read += len(rows)
             if stream is UPDATED and new_window is not None:
-                fresh = [r for r in rows if not new_window.contains(r.creation_date_gmt, r.record_id)]
+                fresh = [
+                    r for r in rows if not new_window.contains(r.creation_date_gmt, r.record_id)
+                ]
                 summary.already_sent += len(rows) - len(fresh)
             else:
                 fresh = rows
@@ -177,7 +179,8 @@ class Pipeline:
                 else self._active_records(fresh, stream, summary)
             )
             entries = [
-                KinesisEntry(record["patron_id"], self._encoder.encode(record)) for record in records
+                KinesisEntry(record["patron_id"], self._encoder.encode(record))
+                for record in records
             ]
             if self._options.send and entries:
                 self._sink.send(entries)

@@ -27,9 +27,7 @@ class StreamSpec:
 
 
 NEW = StreamSpec("new", "creation_date_gmt", "creation_dt", "creation_id", False, False)
-UPDATED = StreamSpec(
-    "updated", "record_last_updated_gmt", "update_dt", "update_id", False, False
-)
+UPDATED = StreamSpec("updated", "record_last_updated_gmt", "update_dt", "update_id", False, False)
 DELETED = StreamSpec("deleted", "deletion_date_gmt", "deletion_date", "deletion_id", True, True)
 
 ALL_STREAMS = (NEW, UPDATED, DELETED)

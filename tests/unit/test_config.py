@@ -71,7 +71,13 @@ def test_every_problem_is_named_in_one_message_without_values():
     with pytest.raises(ConfigurationError) as caught:
         load_config(None, broken, ROOT / "config", no_kms)
     message = str(caught.value)
-    for name in ("SIERRA_DB_HOST", "KINESIS_BATCH_SIZE", "BCRYPT_SALT", "LOG_LEVEL", "SIERRA_DB_PORT"):
+    for name in (
+        "SIERRA_DB_HOST",
+        "KINESIS_BATCH_SIZE",
+        "BCRYPT_SALT",
+        "LOG_LEVEL",
+        "SIERRA_DB_PORT",
+    ):
         assert name in message
     assert "not-a-salt-but-a-secret" not in message
     assert "\n" not in message

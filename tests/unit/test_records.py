@@ -139,5 +139,7 @@ def test_deleted_patron_unknown_to_warehouse_still_yields_a_record():
     assert record["creation_date_et"] == "2024-06-30"
     assert record["deletion_date_et"] == "2024-08-01"
     assert all(
-        record[k] is None for k in record if k not in ("patron_id", "creation_date_et", "deletion_date_et")
+        record[k] is None
+        for k in record
+        if k not in ("patron_id", "creation_date_et", "deletion_date_et")
     )

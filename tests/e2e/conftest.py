@@ -1,0 +1,72 @@
+"""The embedded stack, started once per test session, and helpers to run the poller on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from embedded_stack.stack import EmbeddedStack
+from embedded_stack.warehouse_loader import decode_records, load_records, shipped_schema
+from patron_info_poller.config import PollerConfig, load_config
+from patron_info_poller.pipeline import RunSummary
+from patron_info_poller.runner import run_once
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> EmbeddedStack:
+    with EmbeddedStack(tmp_path_factory.mktemp("stack")) as running:
+        yield running
+
+
+@dataclass
+class PollerRun:
+    summary: RunSummary
+    records: list[dict]
+    raw: list[bytes]
+
+    def by_stream(self, name: str):
+        return next(s for s in self.summary.streams if s.stream == name)
+
+
+class Poller:
+    """Runs the real pipeline against the stack, the way the CLI would build it."""
+
+    def __init__(self, stack: EmbeddedStack):
+        self.stack = stack
+        self.schema = shipped_schema()
+
+    def config(self, **overrides: str) -> PollerConfig:
+        return load_config(None, self.stack.poller_environment(**overrides), ROOT / "config")
+
+    def run(self, **overrides: str) -> PollerRun:
+        summary = run_once(self.config(**overrides))
+        raw = self.stack.new_kinesis_records()
+        return PollerRun(summary, decode_records(raw, self.schema), raw)
+
+    def load_into_warehouse(self, raw: list[bytes]) -> int:
+        with psycopg.connect(self.stack.warehouse_admin_conninfo) as conn:
+            return load_records(conn, self.stack.warehouse_table, raw, self.schema)
+
+
+@pytest.fixture
+def poller(stack) -> Poller:
+    stack.reset()
+    stack.geocoder_app.faults.__init__()
+    return Poller(stack)
+
+
+@pytest.fixture
+def sierra(stack):
+    with psycopg.connect(stack.sierra_admin_conninfo, autocommit=True) as conn:
+        yield conn
