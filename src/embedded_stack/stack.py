@@ -133,7 +133,9 @@ class EmbeddedStack:
         return self._kinesis_reader.new_records()
 
     def reset(self) -> None:
-        """Empties Sierra, the warehouse table and the S3 state, and skips unread records."""
+        """Empties Sierra, the warehouse table and the S3 state, skips unread records and
+        brings the geocoder back to a healthy server with an empty request log."""
+        self.geocoder_app.reset()
         with psycopg.connect(self.sierra_admin_conninfo, autocommit=True) as conn:
             tables = conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'sierra_view'"

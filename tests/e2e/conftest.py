@@ -62,7 +62,6 @@ class Poller:
 @pytest.fixture
 def poller(stack) -> Poller:
     stack.reset()
-    stack.geocoder_app.faults.__init__()
     return Poller(stack)
 
 
