@@ -93,6 +93,10 @@ class PollerConfig(BaseModel):
     active_patron_batch_size: int | None = Field(None, alias="ACTIVE_PATRON_BATCH_SIZE", ge=1)
     deleted_patron_batch_size: int | None = Field(None, alias="DELETED_PATRON_BATCH_SIZE", ge=1)
 
+    # Batches between reading and sending at once: stages overlap so the cores hash while
+    # the geocoder answers. 1 runs the stages one after another.
+    batches_in_flight: int = Field(3, alias="BATCHES_IN_FLIGHT", ge=1, le=16)
+
     log_level: str = Field("warning", alias="LOG_LEVEL")
     max_batches: int | None = Field(None, alias="MAX_BATCHES", ge=1)
     ignore_cache: bool = Field(False, alias="IGNORE_CACHE")
