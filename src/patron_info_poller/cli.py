@@ -7,6 +7,7 @@ Exit codes: 0 done; 1 failed; 2 invalid configuration; 3 unreadable or corrupt s
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -33,6 +34,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--config-dir", type=Path, default=Path("config"), help="folder of <env>.yaml files"
     )
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        help="also write the run summary (counts and timings only) to this file",
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(os.environ.get("ENVIRONMENT"), os.environ, args.config_dir)
@@ -50,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"patron-info-poller: {type(exc).__name__}: {exc}", file=sys.stderr)
         return exc.exit_code
     _report(summary)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary_document(summary), indent=2))
     return 0
 
 
@@ -105,6 +113,28 @@ def summary_rows(summary: RunSummary) -> list[tuple[str, ...]]:
             )
         )
     return rows
+
+
+def summary_document(summary: RunSummary) -> dict[str, object]:
+    return {
+        "elapsed_seconds": round(summary.elapsed_seconds, 3),
+        "hashes_computed": summary.hashes_computed,
+        "streams": [
+            {
+                "stream": s.stream,
+                "batches": s.batches,
+                "read": s.read,
+                "sent": s.sent,
+                "already_sent": s.already_sent,
+                "geocode_requested": s.geocode_requested,
+                "geocode_matched": s.geocode_matched,
+                "reused_from_warehouse": s.reused_from_warehouse,
+                "skipped": dict(s.skipped),
+                "elapsed_seconds": round(s.elapsed_seconds, 3),
+            }
+            for s in summary.streams
+        ],
+    }
 
 
 def _report(summary: RunSummary) -> None:

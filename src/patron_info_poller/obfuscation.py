@@ -29,7 +29,7 @@ class Obfuscator:
     child processes.
     """
 
-    def __init__(self, salt: str, workers: int | None = None, cache_size: int = 200_000):
+    def __init__(self, salt: str, workers: int | None = None, cache_size: int = 50_000):
         self._salt = salt.encode("ascii")
         self._workers = workers or os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="bcrypt")

@@ -15,7 +15,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
@@ -90,6 +91,7 @@ class RunSummary:
     streams: list[StreamSummary]
     final_state: PollerState | None = None
     elapsed_seconds: float = 0.0
+    hashes_computed: int = 0
 
     @property
     def sent(self) -> int:
@@ -128,10 +130,12 @@ class _Prepared:
     address_hashes: list[str]
     known_by_hash: dict[str, Record]
     known_by_id: dict[str, Record]
-    to_geocode: list[int]  # indexes into batch.rows
+    geoids: Future[dict[int, str | None]]  # by index into batch.rows
 
 
 _DONE = object()
+_NOTHING_TO_GEOCODE: Future[dict[int, str | None]] = Future()
+_NOTHING_TO_GEOCODE.set_result({})
 
 
 class Pipeline:
@@ -172,13 +176,12 @@ class Pipeline:
         summary = RunSummary([StreamSummary(stream.name) for stream in streams])
         batches = self._read(state, bounds, dict(zip(streams, summary.streams, strict=True)))
         if self._options.batches_in_flight <= 1:
-            for batch in batches:
-                prepared = self._prepare(batch)
-                state = self._finish(prepared, self._geocode(prepared), state)
+            state = self._run_in_order(batches, state)
         else:
             state = self._run_overlapped(batches, state)
         summary.final_state = state
         summary.elapsed_seconds = time.monotonic() - started
+        summary.hashes_computed = self._obfuscator.hashes_computed
         for stream_summary in summary.streams:
             logger.info(
                 "Stream done",
@@ -195,18 +198,22 @@ class Pipeline:
     def _read(
         self, state: PollerState, bounds: RunBounds, summaries: dict[StreamSpec, StreamSummary]
     ) -> Iterator[_Batch]:
-        """Stage 1: keyset pages of each stream in turn, up to the frozen bounds."""
+        """Stage 1: keyset pages of each stream in turn, up to the frozen bounds.
+
+        Pages whose patrons were all sent already (the updated stream re-reads this run's
+        new patrons) are folded into the next batch, so they take no place in flight.
+        """
         new_window: CursorWindow | None = None
         for stream, summary in summaries.items():
-            cursor = state.cursor(stream)
-            start = cursor
+            cursor = start = state.cursor(stream)
             limit = (
                 self._options.deleted_batch_size
                 if stream is DELETED
                 else self._options.active_batch_size
             )
             summary.started = time.monotonic()
-            rows: list[PatronRow] = []
+            pending: list[PatronRow] = []
+            sent_up_to = start  # the cursor of the last batch handed on
             while self._options.max_batches is None or summary.batches < self._options.max_batches:
                 rows = self._source.fetch_batch(stream, cursor, bounds, limit)
                 if not rows:
@@ -215,17 +222,20 @@ class Pipeline:
                 summary.read += len(rows)
                 # Rows skipped as already sent move the cursor too.
                 cursor = Cursor(rows[-1].cursor_value, rows[-1].record_id)
+                fresh = rows
                 if stream is UPDATED and new_window is not None:
                     fresh = [
                         r for r in rows if not new_window.contains(r.creation_date_gmt, r.record_id)
                     ]
                     summary.already_sent += len(rows) - len(fresh)
-                    rows_to_send = fresh
-                else:
-                    rows_to_send = rows
-                yield _Batch(stream, summary, rows_to_send, cursor)
+                pending += fresh
+                if len(pending) >= limit:
+                    yield _Batch(stream, summary, pending, cursor)
+                    pending, sent_up_to = [], cursor
                 if len(rows) < limit:
                     break
+            if pending or cursor != sent_up_to:
+                yield _Batch(stream, summary, pending, cursor)
             if summary.batches == 0:
                 summary.finished = time.monotonic()
             if stream is NEW:
@@ -233,79 +243,92 @@ class Pipeline:
                 # batch can move the state.
                 new_window = CursorWindow(start, cursor)
 
-    def _prepare(self, batch: _Batch) -> _Prepared:
-        """Stage 2: obfuscate on every core, then ask the warehouse what it knows."""
-        rows = batch.rows
-        if batch.stream is DELETED:
+    def _prepare(self, batch: _Batch, geocoding: Executor) -> _Prepared:
+        """Stage 2: obfuscate on every core and ask the warehouse what it knows; start
+        geocoding as soon as it is known which addresses need it."""
+        with _timed("Batch prepared", batch):
+            rows = batch.rows
+            if batch.stream is DELETED:
+                patron_ids = self._obfuscator.obfuscate_many([str(r.record_id) for r in rows])
+                known = self._warehouse.by_patron_id(patron_ids) if rows else {}
+                batch.summary.reused_from_warehouse += sum(pid in known for pid in patron_ids)
+                return _Prepared(batch, patron_ids, [], {}, known, _NOTHING_TO_GEOCODE)
+            if batch.stream is NEW:
+                # A new patron's address is never in the warehouse: geocode while hashing.
+                geoids = geocoding.submit(self._geocode, batch, range(len(rows)))
+                hashed = self._obfuscator.obfuscate_many(
+                    [str(r.record_id) for r in rows] + [address_hash_input(r) for r in rows]
+                )
+                return _Prepared(batch, hashed[: len(rows)], hashed[len(rows) :], {}, {}, geoids)
+            address_hashes = self._obfuscator.obfuscate_many([address_hash_input(r) for r in rows])
+            known_by_hash = self._warehouse.by_address_hash(address_hashes) if rows else {}
+            to_geocode = [i for i, h in enumerate(address_hashes) if h not in known_by_hash]
+            batch.summary.reused_from_warehouse += len(rows) - len(to_geocode)
+            geoids = geocoding.submit(self._geocode, batch, to_geocode)
             patron_ids = self._obfuscator.obfuscate_many([str(r.record_id) for r in rows])
-            known = self._warehouse.by_patron_id(patron_ids) if rows else {}
-            batch.summary.reused_from_warehouse += sum(pid in known for pid in patron_ids)
-            return _Prepared(batch, patron_ids, [], {}, known, [])
-        hashed = self._obfuscator.obfuscate_many(
-            [str(r.record_id) for r in rows] + [address_hash_input(r) for r in rows]
-        )
-        patron_ids, address_hashes = hashed[: len(rows)], hashed[len(rows) :]
-        known_by_hash: dict[str, Record] = {}
-        known_by_id: dict[str, Record] = {}
-        if batch.stream is UPDATED and rows:
-            known_by_hash = self._warehouse.by_address_hash(address_hashes)
-            known_by_id = self._warehouse.by_patron_id(patron_ids)
-        to_geocode = [i for i, h in enumerate(address_hashes) if h not in known_by_hash]
-        batch.summary.reused_from_warehouse += len(rows) - len(to_geocode)
-        return _Prepared(batch, patron_ids, address_hashes, known_by_hash, known_by_id, to_geocode)
+            known_by_id = self._warehouse.by_patron_id(patron_ids) if rows else {}
+            return _Prepared(batch, patron_ids, address_hashes, known_by_hash, known_by_id, geoids)
 
-    def _geocode(self, prepared: _Prepared) -> dict[int, str | None]:
+    def _geocode(self, batch: _Batch, indexes: Sequence[int]) -> dict[int, str | None]:
         """Stage 3: census tracts of the addresses the warehouse did not know."""
-        if not prepared.to_geocode:
+        if not indexes:
             return {}
-        addresses = [prepared.batch.rows[i].address for i in prepared.to_geocode]
-        found, _stats = self._geocoder.geocode(addresses)
-        summary = prepared.batch.summary
-        summary.geocode_requested += sum(not a.is_empty for a in addresses)
-        summary.geocode_matched += sum(g is not None for g in found)
-        return dict(zip(prepared.to_geocode, found, strict=True))
+        with _timed("Batch geocoded", batch):
+            addresses = [batch.rows[i].address for i in indexes]
+            found, _stats = self._geocoder.geocode(addresses)
+            batch.summary.geocode_requested += sum(not a.is_empty for a in addresses)
+            batch.summary.geocode_matched += sum(g is not None for g in found)
+            return dict(zip(indexes, found, strict=True))
 
-    def _finish(
-        self, prepared: _Prepared, geoids: dict[int, str | None], state: PollerState
-    ) -> PollerState:
+    def _finish(self, prepared: _Prepared, state: PollerState) -> PollerState:
         """Stage 4: records out, then (and only then) the state moves past the batch."""
+        geoids = prepared.geoids.result()
         batch = prepared.batch
         summary = batch.summary
-        records = []
-        for i, row in enumerate(batch.rows):
-            patron_id = prepared.patron_ids[i]
-            try:
-                if batch.stream is DELETED:
-                    record = deleted_record(row, patron_id, prepared.known_by_id.get(patron_id))
-                else:
-                    address_hash = prepared.address_hashes[i]
-                    record = active_record(
-                        row,
-                        patron_id,
-                        address_hash,
-                        geoids.get(i),
-                        prepared.known_by_hash.get(address_hash),
-                        prepared.known_by_id.get(patron_id),
-                    )
-            except SkippedRow as skip:
-                self._count_skip(summary, skip, patron_id)
-                continue
-            records.append(record)
-        entries = [KinesisEntry(r["patron_id"], self._encoder.encode(r)) for r in records]
-        if self._options.send and entries:
-            self._sink.send(entries)
-        summary.sent += len(entries)
-        state = state.with_cursor(batch.stream, batch.cursor)
-        self._state_store.save(state)
+        with _timed("Batch sent", batch):
+            records = []
+            for i, row in enumerate(batch.rows):
+                patron_id = prepared.patron_ids[i]
+                try:
+                    if batch.stream is DELETED:
+                        known = prepared.known_by_id.get(patron_id)
+                        record = deleted_record(row, patron_id, known)
+                    else:
+                        address_hash = prepared.address_hashes[i]
+                        record = active_record(
+                            row,
+                            patron_id,
+                            address_hash,
+                            geoids.get(i),
+                            prepared.known_by_hash.get(address_hash),
+                            prepared.known_by_id.get(patron_id),
+                        )
+                except SkippedRow as skip:
+                    self._count_skip(summary, skip, patron_id)
+                    continue
+                records.append(record)
+            entries = [KinesisEntry(r["patron_id"], self._encoder.encode(r)) for r in records]
+            if self._options.send and entries:
+                self._sink.send(entries)
+            summary.sent += len(entries)
+            state = state.with_cursor(batch.stream, batch.cursor)
+            self._state_store.save(state)
         summary.finished = time.monotonic()
         self._on_batch(summary)
+        return state
+
+    def _run_in_order(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
+        """One batch at a time: read, prepare, geocode, finish."""
+        with ThreadPoolExecutor(1, thread_name_prefix="geocode-batch") as geocoding:
+            for batch in batches:
+                state = self._finish(self._prepare(batch, geocoding), state)
         return state
 
     def _run_overlapped(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
         """Reader and preparer threads feed this thread, which finishes batches in order.
 
-        Geocoding runs in a pool; its futures wait in a bounded queue, so up to
-        `batches_in_flight` batches are between hashing and sending at any time.
+        Geocoding runs in a pool of `geocoder_concurrency`; prepared batches wait for it in
+        a bounded queue, so at most `batches_in_flight` are between hashing and sending.
         """
         stop = threading.Event()
         failures: list[BaseException] = []
@@ -333,10 +356,8 @@ class Pipeline:
                     return
 
         def prepare() -> None:
-            while (batch := _get(read_queue, stop)) is not _DONE and batch is not None:
-                prepared = self._prepare(batch)
-                future: Future[dict[int, str | None]] = geocoding.submit(self._geocode, prepared)
-                if not _put(ready_queue, (prepared, future), stop):
+            while (batch := _get(read_queue, stop)) not in (_DONE, None):
+                if not _put(ready_queue, self._prepare(batch, geocoding), stop):
                     return
 
         workers = [
@@ -346,9 +367,8 @@ class Pipeline:
         for worker in workers:
             worker.start()
         try:
-            while (item := _get(ready_queue, stop)) is not _DONE and item is not None:
-                prepared, future = item
-                state = self._finish(prepared, future.result(), state)
+            while (prepared := _get(ready_queue, stop)) not in (_DONE, None):
+                state = self._finish(prepared, state)
         except BaseException as exc:
             failures.insert(0, exc)
             raise
@@ -368,6 +388,20 @@ class Pipeline:
             "Row skipped",
             extra={"stream": summary.stream, "reason": skip.reason, "patron_id": patron_id},
         )
+
+
+@contextmanager
+def _timed(message: str, batch: _Batch) -> Iterator[None]:
+    started = time.monotonic()
+    yield
+    logger.debug(
+        message,
+        extra={
+            "stream": batch.stream.name,
+            "rows": len(batch.rows),
+            "seconds": round(time.monotonic() - started, 3),
+        },
+    )
 
 
 def _put(target: queue.Queue[Any], item: Any, stop: threading.Event, force: bool = False) -> bool:
