@@ -108,41 +108,41 @@ def measure(
     print(f"\n== workload x{scale}: {workload}", flush=True)
     synthetic = SyntheticSierra(seed=workload.seed)
     now = datetime.now(UTC).replace(microsecond=0)
-    with tempfile.TemporaryDirectory(prefix="patron-info-bench-") as workdir:
-        with EmbeddedStack(Path(workdir)) as stack:
-            with psycopg.connect(stack.sierra_admin_conninfo) as conn:
-                old = synthetic.create_patrons(
-                    conn,
-                    workload.updated + workload.deleted,
-                    start=now - timedelta(days=90),
-                    end=now - timedelta(days=60),
-                )
-            print("   setup: sending the old patrons to the warehouse...", flush=True)
-            run_poller(stack, Path(workdir), {})
-            with psycopg.connect(stack.warehouse_admin_conninfo) as conn:
-                load_records(
-                    conn, stack.warehouse_table, stack.new_kinesis_records(), shipped_schema()
-                )
-            yesterday = now - timedelta(days=1)
-            with psycopg.connect(stack.sierra_admin_conninfo) as conn:
-                synthetic.create_patrons(
-                    conn, workload.new, start=now - timedelta(days=3), end=yesterday
-                )
-                synthetic.update_patrons(
-                    conn, old[: workload.updated], yesterday, change_address_fraction=0.5
-                )
-                synthetic.delete_patrons(conn, old[workload.updated :], yesterday.date())
+    with (
+        tempfile.TemporaryDirectory(prefix="patron-info-bench-") as workdir,
+        EmbeddedStack(Path(workdir)) as stack,
+    ):
+        with psycopg.connect(stack.sierra_admin_conninfo) as conn:
+            old = synthetic.create_patrons(
+                conn,
+                workload.updated + workload.deleted,
+                start=now - timedelta(days=90),
+                end=now - timedelta(days=60),
+            )
+        print("   setup: sending the old patrons to the warehouse...", flush=True)
+        run_poller(stack, Path(workdir), {})
+        with psycopg.connect(stack.warehouse_admin_conninfo) as conn:
+            load_records(conn, stack.warehouse_table, stack.new_kinesis_records(), shipped_schema())
+        yesterday = now - timedelta(days=1)
+        with psycopg.connect(stack.sierra_admin_conninfo) as conn:
+            synthetic.create_patrons(
+                conn, workload.new, start=now - timedelta(days=3), end=yesterday
+            )
+            synthetic.update_patrons(
+                conn, old[: workload.updated], yesterday, change_address_fraction=0.5
+            )
+            synthetic.delete_patrons(conn, old[workload.updated :], yesterday.date())
 
-            print("   measuring the bcrypt ceiling...", flush=True)
-            hashes_per_second = bcrypt_rate(stack.salt)
-            faults = stack.geocoder_app.faults
-            faults.delay_seconds = latency.per_request_seconds
-            faults.delay_per_row_seconds = latency.per_row_seconds
-            print("   measuring the poller...", flush=True)
-            cpu_before = machine_cpu_seconds()
-            run = run_poller(stack, Path(workdir), settings)
-            machine_busy = (machine_cpu_seconds() - cpu_before) / (run["wall_seconds"] * cores())
-            sent = len(stack.new_kinesis_records())
+        print("   measuring the bcrypt ceiling...", flush=True)
+        hashes_per_second = bcrypt_rate(stack.salt)
+        faults = stack.geocoder_app.faults
+        faults.delay_seconds = latency.per_request_seconds
+        faults.delay_per_row_seconds = latency.per_row_seconds
+        print("   measuring the poller...", flush=True)
+        cpu_before = machine_cpu_seconds()
+        run = run_poller(stack, Path(workdir), settings)
+        machine_busy = (machine_cpu_seconds() - cpu_before) / (run["wall_seconds"] * cores())
+        sent = len(stack.new_kinesis_records())
 
     ceiling = hashes_per_second * workload.records / workload.hashes
     throughput = sent / run["wall_seconds"]
@@ -230,7 +230,7 @@ def bcrypt_rate(salt: str, seconds: float = 4.0) -> float:
 def machine_cpu_seconds() -> float:
     """Busy CPU seconds of the whole machine so far (every process, every core)."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

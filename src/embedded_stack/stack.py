@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from . import aws
+from .aws_faults import AwsFaultProxy
 from .census_geocoder import ADDRESSBATCH_PATH, CensusGeocoderApp
 from .http_service import LocalHttpService
 from .postgres import (
@@ -58,6 +59,8 @@ class EmbeddedStack:
         self.kinesis_stream_arn = ""
         self.geocoder_url = ""
         self.schema_url = ""
+        self.aws_fault_proxy: AwsFaultProxy | None = None
+        self.aws_fault_proxy_url = ""
         self._clients: dict[str, Any] = {}
         self._kinesis_reader: aws.KinesisReader | None = None
         self._running = contextlib.ExitStack()
@@ -136,6 +139,8 @@ class EmbeddedStack:
         """Empties Sierra, the warehouse table and the S3 state, skips unread records and
         brings the geocoder back to a healthy server with an empty request log."""
         self.geocoder_app.reset()
+        if self.aws_fault_proxy is not None:
+            self.aws_fault_proxy.reset()
         with psycopg.connect(self.sierra_admin_conninfo, autocommit=True) as conn:
             tables = conn.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'sierra_view'"
@@ -183,6 +188,10 @@ class EmbeddedStack:
         self.geocoder_url = geocoder.base_url + ADDRESSBATCH_PATH
         schema = self._running.enter_context(LocalHttpService(self.schema_app))
         self.schema_url = schema.base_url + SCHEMA_PATH
+        self.aws_fault_proxy = AwsFaultProxy(self.moto.url)
+        self._running.callback(self.aws_fault_proxy.close)
+        proxy = self._running.enter_context(LocalHttpService(self.aws_fault_proxy))
+        self.aws_fault_proxy_url = proxy.base_url
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()

@@ -1,7 +1,8 @@
 """`patron-info-poller` / `python3 main.py`: load the configuration, run once, report.
 
 Exit codes: 0 done; 1 failed; 2 invalid configuration; 3 unreadable or corrupt state;
-4 a service stayed unavailable past its retries.
+4 a service stayed unavailable past its retries; 143 (SIGTERM) or 130 (SIGINT) stopped
+between batches.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,8 +20,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .config import PollerConfig, load_config
-from .errors import ConfigurationError, PollerError
-from .pipeline import RunSummary, StreamSummary
+from .errors import ConfigurationError, PollerError, RunInterrupted
+from .pipeline import RunSummary, ShutdownRequest, StreamSummary
 from .runner import run_once
 
 logger = logging.getLogger("patron_info_poller")
@@ -49,8 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(config.log_level)
     logger.info("Run starting", extra={"environment": os.environ.get("ENVIRONMENT")})
+    shutdown = ShutdownRequest()
+    _stop_on_signals(shutdown)
     try:
-        summary = _run(config)
+        summary = _run(config, shutdown)
+    except RunInterrupted as exc:
+        logger.warning("Run interrupted", extra={"error": str(exc)})
+        print(f"patron-info-poller: {exc}", file=sys.stderr)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Geocoder requests may still be in flight; nothing of theirs needs waiting for.
+        os._exit(exc.exit_code)
     except PollerError as exc:
         logger.error("Run failed", extra={"error": str(exc), "error_type": type(exc).__name__})
         print(f"patron-info-poller: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -61,9 +72,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run(config: PollerConfig) -> RunSummary:
+def _stop_on_signals(shutdown: ShutdownRequest) -> None:
+    """SIGTERM (ECS stopping the task) or Ctrl-C: finish the batch being sent, then stop.
+    A second signal stops at once; the state is still consistent, as after SIGKILL."""
+
+    def handle(signal_number: int, frame: object) -> None:
+        if shutdown.is_set():
+            os._exit(128 + signal_number)
+        logger.warning("Signal received; stopping after the batch being sent")
+        shutdown.request(signal_number)
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def _run(config: PollerConfig, shutdown: ShutdownRequest) -> RunSummary:
     if not sys.stderr.isatty():
-        return run_once(config)
+        return run_once(config, shutdown=shutdown)
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -81,7 +106,7 @@ def _run(config: PollerConfig) -> RunSummary:
                 tasks[stream.stream] = progress.add_task(text)
             progress.update(tasks[stream.stream], description=text)
 
-        return run_once(config, on_batch=on_batch)
+        return run_once(config, on_batch=on_batch, shutdown=shutdown)
 
 
 SUMMARY_COLUMNS = (

@@ -58,3 +58,11 @@ class SkippedRow(PollerError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class RunInterrupted(PollerError):
+    """SIGTERM or SIGINT: the run stopped between batches; the state is consistent."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import queue
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,7 +26,7 @@ from typing import Any, Protocol
 from .address import Address
 from .avro_codec import PatronInfoEncoder
 from .cursor import Cursor, CursorWindow, RunBounds
-from .errors import SkippedRow
+from .errors import RunInterrupted, SkippedRow
 from .kinesis import KinesisEntry
 from .obfuscation import Obfuscator
 from .records import Record, active_record, address_hash_input, deleted_record
@@ -115,6 +117,16 @@ class RunOptions:
 ProgressCallback = Callable[[StreamSummary], None]
 
 
+class ShutdownRequest(threading.Event):
+    """Set from a signal handler; remembers which signal asked."""
+
+    signal_number: int = signal.SIGTERM
+
+    def request(self, signal_number: int) -> None:
+        self.signal_number = signal_number
+        self.set()
+
+
 @dataclass
 class _Batch:
     stream: StreamSpec
@@ -151,6 +163,7 @@ class Pipeline:
         state_store: StateStore,
         options: RunOptions,
         on_batch: ProgressCallback | None = None,
+        shutdown: ShutdownRequest | None = None,
     ):
         self._source = source
         self._warehouse = warehouse
@@ -161,6 +174,8 @@ class Pipeline:
         self._state_store = state_store
         self._options = options
         self._on_batch = on_batch or (lambda summary: None)
+        # Set from a signal handler: stop between batches, never inside one.
+        self._shutdown = shutdown or ShutdownRequest()
 
     def run(self) -> RunSummary:
         started = time.monotonic()
@@ -215,6 +230,8 @@ class Pipeline:
             pending: list[PatronRow] = []
             sent_up_to = start  # the cursor of the last batch handed on
             while self._options.max_batches is None or summary.batches < self._options.max_batches:
+                if self._shutdown.is_set():
+                    return
                 rows = self._source.fetch_batch(stream, cursor, bounds, limit)
                 if not rows:
                     break
@@ -282,7 +299,7 @@ class Pipeline:
 
     def _finish(self, prepared: _Prepared, state: PollerState) -> PollerState:
         """Stage 4: records out, then (and only then) the state moves past the batch."""
-        geoids = prepared.geoids.result()
+        geoids = self._await(prepared.geoids)
         batch = prepared.batch
         summary = batch.summary
         with _timed("Batch sent", batch):
@@ -317,11 +334,27 @@ class Pipeline:
         self._on_batch(summary)
         return state
 
+    def _await(self, geoids: Future[dict[int, str | None]]) -> dict[int, str | None]:
+        while True:
+            self._raise_if_shutting_down()
+            try:
+                return geoids.result(timeout=0.2)
+            except FutureTimeout:
+                continue
+
+    def _raise_if_shutting_down(self) -> None:
+        if self._shutdown.is_set():
+            raise RunInterrupted(
+                "stopped by a signal between batches; the state stands after the last sent batch",
+                self._shutdown.signal_number,
+            )
+
     def _run_in_order(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
         """One batch at a time: read, prepare, geocode, finish."""
         with ThreadPoolExecutor(1, thread_name_prefix="geocode-batch") as geocoding:
             for batch in batches:
                 state = self._finish(self._prepare(batch, geocoding), state)
+        self._raise_if_shutting_down()
         return state
 
     def _run_overlapped(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
@@ -376,9 +409,11 @@ class Pipeline:
             stop.set()
             for worker in workers:
                 worker.join()
-            geocoding.shutdown(wait=True, cancel_futures=True)
+            # After a signal, geocoder requests still in flight are left to finish alone.
+            geocoding.shutdown(wait=not self._shutdown.is_set(), cancel_futures=True)
         if failures:
             raise failures[0]
+        self._raise_if_shutting_down()
         return state
 
     @staticmethod

@@ -23,7 +23,11 @@ def et_date(timestamp: datetime | None) -> str | None:
     """`YYYY-MM-DD` of the instant in New York (DST-aware)."""
     if timestamp is None:
         return None
-    return timestamp.astimezone(EASTERN).date().isoformat()
+    try:
+        return timestamp.astimezone(EASTERN).date().isoformat()
+    except OverflowError:
+        # Within hours of year 1 or 9999 New York time does not exist; the UTC date does.
+        return timestamp.date().isoformat()
 
 
 def clean(value: str | None) -> str | None:

@@ -10,13 +10,14 @@ import httpx
 from .avro_codec import PatronInfoEncoder, fetch_schema
 from .aws_clients import aws_client
 from .config import PollerConfig
+from .database import DatabaseSettings
 from .geocoder import CensusGeocoder, GeocoderSettings
 from .kinesis import KinesisSink
 from .obfuscation import Obfuscator
-from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary
-from .sierra import SierraConnectionSettings, SierraSource
+from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary, ShutdownRequest
+from .sierra import SierraSource
 from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
-from .warehouse import Warehouse, WarehouseSettings
+from .warehouse import Warehouse, warehouse_connection_options
 
 
 def geocoder_settings(config: PollerConfig) -> GeocoderSettings:
@@ -52,12 +53,14 @@ def run_once(
     *,
     on_batch: ProgressCallback | None = None,
     store: StateStore | None = None,
+    shutdown: ShutdownRequest | None = None,
 ) -> RunSummary:
     with ExitStack() as resources:
         with httpx.Client(timeout=30.0) as http:
             schema = fetch_schema(config.patron_info_schema_url, http)
         source = SierraSource(
-            SierraConnectionSettings(
+            DatabaseSettings(
+                name="Sierra",
                 host=config.sierra_db_host,
                 port=config.sierra_db_port,
                 dbname=config.sierra_db_name,
@@ -67,15 +70,17 @@ def run_once(
         )
         resources.callback(source.close)
         warehouse = Warehouse(
-            WarehouseSettings(
+            DatabaseSettings(
+                name="warehouse",
                 host=config.redshift_db_host,
                 port=config.redshift_db_port,
                 dbname=config.redshift_db_name,
                 user=config.redshift_db_user,
                 password=config.redshift_db_password.get_secret_value(),
                 sslmode=config.redshift_db_sslmode,
-                table=config.redshift_table,
-            )
+                options=warehouse_connection_options(),
+            ),
+            config.redshift_table,
         )
         resources.callback(warehouse.close)
         geocoder = resources.enter_context(CensusGeocoder(geocoder_settings(config)))
@@ -108,5 +113,6 @@ def run_once(
                 geocoder_concurrency=config.geocoder_concurrency,
             ),
             on_batch=on_batch,
+            shutdown=shutdown,
         )
         return pipeline.run()

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from .address import Address
 from .cursor import Cursor, RunBounds
-from .errors import SourceUnavailableError
+from .database import DatabaseSettings, ReconnectingDatabase
 from .streams import StreamSpec
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +30,14 @@ class PatronRow:
 
 
 # One address per patron: the lowest display_order, then the lowest address type id.
+# 'infinity' timestamps (hand-edited records) have no Python value: they read as NULL.
 _BATCH_QUERY = """
-SELECT rm.id, rm.{column} AS cursor_value, rm.creation_date_gmt, rm.deletion_date_gmt,
-       pv.activity_gmt, pv.ptype_code, pv.pcode3, pv.home_library_code,
+SELECT rm.id, rm.{column} AS cursor_value,
+       CASE WHEN isfinite(rm.creation_date_gmt) THEN rm.creation_date_gmt END
+           AS creation_date_gmt,
+       rm.deletion_date_gmt,
+       CASE WHEN isfinite(pv.activity_gmt) THEN pv.activity_gmt END AS activity_gmt,
+       pv.ptype_code, pv.pcode3, pv.home_library_code,
        addr.addr1, addr.city, addr.region, addr.postal_code
 FROM sierra_view.record_metadata rm
 LEFT JOIN sierra_view.patron_view pv ON pv.id = rm.id
@@ -63,28 +57,15 @@ LIMIT %(limit)s
 """
 
 
-@dataclass(frozen=True)
-class SierraConnectionSettings:
-    host: str
-    port: int
-    dbname: str
-    user: str
-    password: str = field(repr=False)
-    connect_timeout: int = 30
-    max_attempts: int = 4
-    backoff_seconds: float = 1.0
-
-
 class SierraSource:
-    """Reads with short read-only transactions; a dropped connection is reopened and the
-    (idempotent) query run again, a bounded number of times."""
+    """Reads patron changes with short read-only transactions."""
 
-    def __init__(self, settings: SierraConnectionSettings):
-        self._settings = settings
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
+    def __init__(self, settings: DatabaseSettings):
+        self._db = ReconnectingDatabase(settings)
 
     def frozen_now(self) -> datetime:
-        row = self._run(lambda cur: cur.execute("SELECT now() AS now").fetchone())
+        row = self._db.read(lambda cur: cur.execute("SELECT now() AS now").fetchone())
+        assert row is not None
         return row["now"]
 
     def fetch_batch(
@@ -97,60 +78,11 @@ class SierraSource:
         after_value, after_id = after.sql_lower_bound()
         upper = bounds.deletion_date_upper if stream.cursor_is_date else bounds.timestamp_upper
         params = {"after_value": after_value, "after_id": after_id, "upper": upper, "limit": limit}
-        rows = self._run(lambda cur: cur.execute(query, params).fetchall())
+        rows = self._db.read(lambda cur: cur.execute(query, params).fetchall())
         return [_patron_row(row) for row in rows]
 
-    def _run(self, work: Any) -> Any:
-        retrying = Retrying(
-            retry=retry_if_exception_type(psycopg.OperationalError),
-            stop=stop_after_attempt(self._settings.max_attempts),
-            wait=wait_exponential(multiplier=self._settings.backoff_seconds, max=30),
-            before_sleep=self._reset_after_failure,
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    conn = self._connection()
-                    with conn.transaction(), conn.cursor() as cur:
-                        return work(cur)
-        except psycopg.Error as exc:
-            raise SourceUnavailableError(
-                f"Sierra query failed after {self._settings.max_attempts} tries "
-                f"({type(exc).__name__}, SQLSTATE {exc.sqlstate or 'none'})"
-            ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
-        if self._conn is None or self._conn.closed:
-            s = self._settings
-            self._conn = psycopg.connect(
-                host=s.host,
-                port=s.port,
-                dbname=s.dbname,
-                user=s.user,
-                password=s.password,
-                connect_timeout=s.connect_timeout,
-                application_name="patron-info-poller",
-                row_factory=dict_row,
-                autocommit=True,
-            )
-            self._conn.read_only = True
-        return self._conn
-
-    def _reset_after_failure(self, retry_state: Any) -> None:
-        logger.warning(
-            "Sierra connection failed; reconnecting",
-            extra={"attempt": retry_state.attempt_number},
-        )
-        self.close()
-
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self._db.close()
 
 
 def _patron_row(row: dict[str, Any]) -> PatronRow:

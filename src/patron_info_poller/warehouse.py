@@ -4,15 +4,13 @@ or address hash. Only obfuscated values ever go into these queries."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from .errors import SourceUnavailableError
+from .database import DatabaseSettings, ReconnectingDatabase
 
 WAREHOUSE_COLUMNS = (
     "patron_id",
@@ -31,23 +29,16 @@ WAREHOUSE_COLUMNS = (
 _LOOKUP_CHUNK = 1000
 
 
-@dataclass(frozen=True)
-class WarehouseSettings:
-    host: str
-    port: int
-    dbname: str
-    user: str
-    password: str = field(repr=False)
-    sslmode: str
-    table: str
-    connect_timeout: int = 30
+def warehouse_connection_options() -> dict[str, Any]:
+    # Redshift reports its encoding as UNICODE, which psycopg cannot name, and does not
+    # support every server-side binding: fix the encoding and bind parameters client-side.
+    return {"client_encoding": "utf8", "cursor_factory": psycopg.ClientCursor}
 
 
 class Warehouse:
-    def __init__(self, settings: WarehouseSettings):
-        self._settings = settings
-        self._conn: psycopg.Connection[dict[str, Any]] | None = None
-        self._table = sql.Identifier(*settings.table.split("."))
+    def __init__(self, settings: DatabaseSettings, table: str):
+        self._db = ReconnectingDatabase(settings)
+        self._table = sql.Identifier(*table.split("."))
 
     def by_address_hash(self, hashes: Iterable[str]) -> dict[str, dict[str, Any]]:
         return {row["address_hash"]: row for row in self._lookup("address_hash", hashes)}
@@ -66,44 +57,12 @@ class Warehouse:
                 column=sql.Identifier(column),
                 keys=sql.SQL(", ").join(sql.Placeholder() * len(chunk)),
             )
-            try:
-                with self._connection().cursor() as cur:
-                    rows.extend(_normalise(row) for row in cur.execute(query, chunk))
-            except psycopg.Error as exc:
-                self.close()
-                raise SourceUnavailableError(
-                    f"warehouse lookup by {column} failed for {len(chunk)} keys "
-                    f"({type(exc).__name__}, SQLSTATE {exc.sqlstate or 'none'})"
-                ) from exc
+            found = self._db.read(lambda cur, q=query, c=chunk: cur.execute(q, c).fetchall())
+            rows.extend(_normalise(row) for row in found)
         return rows
 
-    def _connection(self) -> psycopg.Connection[dict[str, Any]]:
-        if self._conn is None or self._conn.closed:
-            s = self._settings
-            # Redshift reports its encoding as UNICODE, which psycopg cannot name, and does
-            # not support every server-side binding: fix the encoding and bind client-side.
-            self._conn = psycopg.connect(
-                host=s.host,
-                port=s.port,
-                dbname=s.dbname,
-                user=s.user,
-                password=s.password,
-                sslmode=s.sslmode,
-                connect_timeout=s.connect_timeout,
-                client_encoding="utf8",
-                application_name="patron-info-poller",
-                cursor_factory=psycopg.ClientCursor,
-                row_factory=dict_row,
-                autocommit=True,
-            )
-        return self._conn
-
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
+        self._db.close()
 
 
 def _normalise(row: dict[str, Any]) -> dict[str, Any]:

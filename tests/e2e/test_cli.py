@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from embedded_stack.postgres import free_port
 from embedded_stack.synthetic_sierra import SyntheticSierra
+from tests.e2e.conftest import RELIABILITY
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_NAMES = (
@@ -28,10 +30,12 @@ SECRET_NAMES = (
 
 
 def run_cli(environment: dict[str, str], config_dir: Path) -> subprocess.CompletedProcess:
+    """Runs in `config_dir` as its working directory, so files it leaves can be found."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(environment)
     return subprocess.run(
         [sys.executable, "-m", "patron_info_poller", "--config-dir", str(config_dir)],
+        cwd=config_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -64,9 +68,18 @@ def plaintext_patron_data(sierra) -> set[str]:
     return values
 
 
-def assert_no_leaks(text: str, secrets: set[str]) -> None:
-    leaked = sorted(secret for secret in secrets if secret in text)
-    assert leaked == [], f"{len(leaked)} plaintext values found in the output"
+def assert_no_leaks(text: str, secrets: set[str], folder: Path | None = None) -> None:
+    """No secret in the output, nor in any file the run left in its working directory."""
+    texts = [text]
+    if folder is not None:
+        texts += [
+            path.read_bytes().decode("utf-8", "replace")
+            for path in folder.rglob("*")
+            if path.is_file() and path.suffix != ".yaml"
+        ]
+    leaked = sorted(secret for secret in secrets if any(secret in t for t in texts))
+    RELIABILITY.leaks_found += len(leaked)
+    assert leaked == [], f"{len(leaked)} plaintext values found in the output or files"
 
 
 @pytest.fixture
@@ -91,7 +104,7 @@ def test_debug_run_with_kms_config_prints_no_plaintext(seeded, sierra, stack, tm
         stack.sierra_password,
         stack.warehouse_password,
     }
-    assert_no_leaks(result.stdout + result.stderr, secrets)
+    assert_no_leaks(result.stdout + result.stderr, secrets, tmp_path)
     assert len(stack.new_kinesis_records()) == 150
 
 
@@ -118,6 +131,32 @@ def test_geocoder_down_fails_with_exit_4_and_keeps_the_state(seeded, sierra, sta
     assert result.returncode == 4
     assert "GeocoderUnavailableError" in result.stderr
     assert stack.new_kinesis_records() == []
-    assert_no_leaks(result.stdout + result.stderr, plaintext_patron_data(sierra) | {stack.salt})
+    assert_no_leaks(
+        result.stdout + result.stderr, plaintext_patron_data(sierra) | {stack.salt}, tmp_path
+    )
     s3 = stack._clients["s3"]
     assert s3.list_objects_v2(Bucket="patron-info-poller-state").get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("failure", "exit_code"),
+    [
+        ({"AWS_ENDPOINT_URL_KINESIS": "closed", "KINESIS_MAX_ATTEMPTS": "2"}, 4),
+        ({"SIERRA_DB_PASSWORD": "wrong-password", "SIERRA_DB_PORT": "same"}, 4),
+        ({"PATRON_INFO_SCHEMA_URL": "closed"}, 1),
+        ({"IGNORE_CACHE": "True", "STARTING_CREATION_DT": "2020-13-45 00:00:00-05"}, 2),
+    ],
+    ids=["kinesis-gone", "sierra-refuses", "schema-gone", "bad-start"],
+)
+def test_failing_debug_runs_leak_nothing(seeded, sierra, stack, tmp_path, failure, exit_code):
+    closed = f"http://127.0.0.1:{free_port()}"
+    overrides = {
+        name: closed if value == "closed" else value
+        for name, value in failure.items()
+        if value != "same"
+    }
+    result = run_cli(stack.poller_environment(LOG_LEVEL="debug", **overrides), tmp_path)
+    assert result.returncode == exit_code, result.stderr[-1500:]
+    assert result.stderr.strip().splitlines()[-1].startswith("patron-info-poller: ")
+    secrets = plaintext_patron_data(sierra) | {stack.salt, stack.sierra_password, "wrong-password"}
+    assert_no_leaks(result.stdout + result.stderr, secrets, tmp_path)

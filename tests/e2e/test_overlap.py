@@ -16,8 +16,12 @@ def test_overlapped_run_sends_what_a_one_batch_run_sends(poller, sierra, stack):
         sierra, 300, start=now - timedelta(days=30), end=now - timedelta(days=20)
     )
     poller.load_into_warehouse(poller.run(SIERRA_BATCH_SIZE="100").raw)
-    synthetic.create_patrons(sierra, 400, start=now - timedelta(days=3), end=now - timedelta(days=2))
-    synthetic.update_patrons(sierra, old[:150], now - timedelta(days=2), change_address_fraction=0.5)
+    synthetic.create_patrons(
+        sierra, 400, start=now - timedelta(days=3), end=now - timedelta(days=2)
+    )
+    synthetic.update_patrons(
+        sierra, old[:150], now - timedelta(days=2), change_address_fraction=0.5
+    )
     synthetic.delete_patrons(sierra, old[-60:], (now - timedelta(days=2)).date())
     s3 = stack._clients["s3"]
     state_before = s3.get_object(Bucket=S3_BUCKET, Key=S3_RESOURCE)["Body"].read()
