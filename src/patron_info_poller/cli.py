@@ -13,14 +13,17 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.table import Table
 
 from .config import PollerConfig, load_config
 from .errors import ConfigurationError, PollerError, RunInterrupted
+from .logs import configure_logging
 from .pipeline import RunSummary, ShutdownRequest, StreamSummary
 from .runner import run_once
 
@@ -47,8 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"patron-info-poller: {exc}", file=sys.stderr)
         return exc.exit_code
-    from .logs import configure_logging
-
     configure_logging(config.log_level)
     logger.info("Run starting", extra={"environment": os.environ.get("ENVIRONMENT")})
     shutdown = ShutdownRequest()
@@ -57,19 +58,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         summary = _run(config, shutdown)
     except RunInterrupted as exc:
         logger.warning("Run interrupted", extra={"error": str(exc)})
-        print(f"patron-info-poller: {exc}", file=sys.stderr)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Geocoder requests may still be in flight; nothing of theirs needs waiting for.
-        os._exit(exc.exit_code)
+        _exit_now(exc.exit_code, str(exc))
     except PollerError as exc:
         logger.error("Run failed", extra={"error": str(exc), "error_type": type(exc).__name__})
-        print(f"patron-info-poller: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return exc.exit_code
+        _exit_now(exc.exit_code, f"{type(exc).__name__}: {exc}")
+    except Exception as exc:
+        # An unexpected error's message may quote a value: name only its type and place.
+        where = _innermost_frame(exc)
+        logger.error(
+            "Run failed unexpectedly", extra={"error_type": type(exc).__name__, "where": where}
+        )
+        _exit_now(
+            1,
+            f"unexpected {type(exc).__name__} at {where}; "
+            "the state stands after the last sent batch",
+        )
     _report(summary)
     if args.summary_json:
-        args.summary_json.write_text(json.dumps(summary_document(summary), indent=2))
+        try:
+            args.summary_json.write_text(json.dumps(summary_document(summary), indent=2))
+        except OSError as exc:
+            print(f"patron-info-poller: cannot write {args.summary_json} ({exc.strerror})")
+            return 1
     return 0
+
+
+def _exit_now(code: int, message: str) -> NoReturn:
+    print(f"patron-info-poller: {message}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Threads of an abandoned batch (a geocoder request in flight) are not waited for;
+    # everything that matters (records, state) was written synchronously.
+    os._exit(code)
+
+
+def _innermost_frame(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown place"
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
 
 
 def _stop_on_signals(shutdown: ShutdownRequest) -> None:

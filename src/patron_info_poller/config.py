@@ -28,7 +28,7 @@ from pydantic import (
 
 from .errors import ConfigurationError
 
-BCRYPT_SALT_PATTERN = re.compile(r"^\$2[abxy]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{22}$")
+BCRYPT_SALT_PATTERN = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{22}$")
 KINESIS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[\w.-]+$")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 AWS_SERVICES = ("kms", "s3", "kinesis")
@@ -121,7 +121,9 @@ class PollerConfig(BaseModel):
     @classmethod
     def _well_formed_salt(cls, value: SecretStr) -> SecretStr:
         if not BCRYPT_SALT_PATTERN.match(value.get_secret_value()):
-            raise ValueError("must be a bcrypt salt: $2b$, a two-digit cost, then 22 characters")
+            raise ValueError(
+                "must be a bcrypt salt: $2a$, $2b$ or $2y$, a two-digit cost, then 22 characters"
+            )
         return value
 
     @field_validator("starting_creation_dt", "starting_update_dt", mode="before")

@@ -8,7 +8,7 @@ old poller) means "from this value, inclusive".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TypeAlias
 
@@ -18,7 +18,7 @@ CursorValue: TypeAlias = datetime | date
 @dataclass(frozen=True)
 class Cursor:
     value: CursorValue
-    last_id: int | None = None
+    last_id: int | None = field(default=None, repr=False)  # a patron identifier
 
     def admits(self, value: CursorValue, record_id: int) -> bool:
         """True when a row at (value, record_id) lies after this cursor."""

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import SourceUnavailableError
+from .errors import FatalError, SourceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +66,19 @@ class ReconnectingDatabase:
                     conn = self._connection()
                     with conn.transaction(), conn.cursor() as cur:
                         return work(cur)
-        except psycopg.Error as exc:
+        except psycopg.OperationalError as exc:
             self.close()
             # psycopg's message can quote the server, which may quote a value: not shown.
             raise SourceUnavailableError(
                 f"{s.name} query failed after {attempt.retry_state.attempt_number} tries "
                 f"({type(exc).__name__}, SQLSTATE {exc.sqlstate or 'none'})"
+            ) from exc
+        except psycopg.Error as exc:
+            self.close()
+            # Not an outage: a permission, a schema or a value the driver cannot read.
+            raise FatalError(
+                f"{s.name} query failed ({type(exc).__name__}, "
+                f"SQLSTATE {exc.sqlstate or 'none'}); retrying will not help"
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 

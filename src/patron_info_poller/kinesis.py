@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from tenacity import (
     RetryError,
     Retrying,
@@ -97,7 +98,7 @@ class KinesisSink:
                     pending, codes = self._put(pending)
                     if pending:
                         raise _PartialFailure(f"{len(pending)} failed: {', '.join(codes)}")
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise KinesisSendError(
                 f"Kinesis refused {len(pending)} records ({_describe(exc)})"
             ) from exc
@@ -154,7 +155,8 @@ def _is_retriable(exc: BaseException) -> bool:
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error.get("Code") in _RETRIABLE_CODES or status >= 500
-    return isinstance(exc, (_PartialFailure, BotoCoreError))
+    # Connection trouble and timeouts, not a bad parameter or missing credentials.
+    return isinstance(exc, (_PartialFailure, BotocoreConnectionError, HTTPClientError))
 
 
 def _describe(exc: BaseException | None) -> str:

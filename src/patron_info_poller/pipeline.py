@@ -109,6 +109,9 @@ class RunOptions:
     max_batches: int | None = None
     backfill: bool = False
     send: bool = True
+    # False when records are not sent (IGNORE_KINESIS) but the state lives in S3: a dry
+    # run must not move the real cursor past changes it never delivered.
+    save_state: bool = True
     # Batches between reading and sending at once; 1 runs the stages one after another.
     batches_in_flight: int = 3
     geocoder_concurrency: int = 2
@@ -132,7 +135,7 @@ class _Batch:
     stream: StreamSpec
     summary: StreamSummary
     rows: list[PatronRow]  # the patrons to send: not already sent by this run
-    cursor: Cursor  # where the stream's cursor stands once this batch is sent
+    cursor: Cursor = field(repr=False)  # where the stream's cursor stands once sent
 
 
 @dataclass
@@ -146,6 +149,7 @@ class _Prepared:
 
 
 _DONE = object()
+_MAX_FOLDED_PAGES = 10
 _NOTHING_TO_GEOCODE: Future[dict[int, str | None]] = Future()
 _NOTHING_TO_GEOCODE.set_result({})
 
@@ -229,6 +233,7 @@ class Pipeline:
             summary.started = time.monotonic()
             pending: list[PatronRow] = []
             sent_up_to = start  # the cursor of the last batch handed on
+            folded_pages = 0
             while self._options.max_batches is None or summary.batches < self._options.max_batches:
                 if self._shutdown.is_set():
                     return
@@ -246,9 +251,11 @@ class Pipeline:
                     ]
                     summary.already_sent += len(rows) - len(fresh)
                 pending += fresh
-                if len(pending) >= limit:
+                folded_pages += 1
+                # A long run of already-sent pages still checkpoints the cursor now and then.
+                if len(pending) >= limit or folded_pages >= _MAX_FOLDED_PAGES:
                     yield _Batch(stream, summary, pending, cursor)
-                    pending, sent_up_to = [], cursor
+                    pending, sent_up_to, folded_pages = [], cursor, 0
                 if len(rows) < limit:
                     break
             if pending or cursor != sent_up_to:
@@ -291,10 +298,7 @@ class Pipeline:
         if not indexes:
             return {}
         with _timed("Batch geocoded", batch):
-            addresses = [batch.rows[i].address for i in indexes]
-            found, _stats = self._geocoder.geocode(addresses)
-            batch.summary.geocode_requested += sum(not a.is_empty for a in addresses)
-            batch.summary.geocode_matched += sum(g is not None for g in found)
+            found, _stats = self._geocoder.geocode([batch.rows[i].address for i in indexes])
             return dict(zip(indexes, found, strict=True))
 
     def _finish(self, prepared: _Prepared, state: PollerState) -> PollerState:
@@ -302,6 +306,9 @@ class Pipeline:
         geoids = self._await(prepared.geoids)
         batch = prepared.batch
         summary = batch.summary
+        # Counted here, in the one finishing thread, not in the geocoding threads.
+        summary.geocode_requested += sum(not batch.rows[i].address.is_empty for i in geoids)
+        summary.geocode_matched += sum(geoid is not None for geoid in geoids.values())
         with _timed("Batch sent", batch):
             records = []
             for i, row in enumerate(batch.rows):
@@ -329,7 +336,8 @@ class Pipeline:
                 self._sink.send(entries)
             summary.sent += len(entries)
             state = state.with_cursor(batch.stream, batch.cursor)
-            self._state_store.save(state)
+            if self._options.save_state:
+                self._state_store.save(state)
         summary.finished = time.monotonic()
         self._on_batch(summary)
         return state
@@ -351,9 +359,12 @@ class Pipeline:
 
     def _run_in_order(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
         """One batch at a time: read, prepare, geocode, finish."""
-        with ThreadPoolExecutor(1, thread_name_prefix="geocode-batch") as geocoding:
+        geocoding = ThreadPoolExecutor(1, thread_name_prefix="geocode-batch")
+        try:
             for batch in batches:
                 state = self._finish(self._prepare(batch, geocoding), state)
+        finally:
+            geocoding.shutdown(wait=False, cancel_futures=True)
         self._raise_if_shutting_down()
         return state
 
@@ -409,8 +420,9 @@ class Pipeline:
             stop.set()
             for worker in workers:
                 worker.join()
-            # After a signal, geocoder requests still in flight are left to finish alone.
-            geocoding.shutdown(wait=not self._shutdown.is_set(), cancel_futures=True)
+            # On success nothing is left running; after a failure or a signal, geocoder
+            # requests still in flight are left to finish alone rather than waited for.
+            geocoding.shutdown(wait=False, cancel_futures=True)
         if failures:
             raise failures[0]
         self._raise_if_shutting_down()

@@ -109,6 +109,7 @@ def run_once(
                 max_batches=config.max_batches,
                 backfill=config.backfill,
                 send=not config.ignore_kinesis,
+                save_state=config.ignore_cache or not config.ignore_kinesis,
                 batches_in_flight=config.batches_in_flight,
                 geocoder_concurrency=config.geocoder_concurrency,
             ),

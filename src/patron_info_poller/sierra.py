@@ -30,13 +30,15 @@ class PatronRow:
 
 
 # One address per patron: the lowest display_order, then the lowest address type id.
-# 'infinity' timestamps (hand-edited records) have no Python value: they read as NULL.
+# Timestamps Python cannot hold ('infinity', BC, past year 9999: hand-edited records)
+# read as NULL, or one such row would stop every run at its batch.
 _BATCH_QUERY = """
 SELECT rm.id, rm.{column} AS cursor_value,
-       CASE WHEN isfinite(rm.creation_date_gmt) THEN rm.creation_date_gmt END
-           AS creation_date_gmt,
+       CASE WHEN rm.creation_date_gmt BETWEEN '0001-01-02' AND '9999-12-30'
+           THEN rm.creation_date_gmt END AS creation_date_gmt,
        rm.deletion_date_gmt,
-       CASE WHEN isfinite(pv.activity_gmt) THEN pv.activity_gmt END AS activity_gmt,
+       CASE WHEN pv.activity_gmt BETWEEN '0001-01-02' AND '9999-12-30'
+           THEN pv.activity_gmt END AS activity_gmt,
        pv.ptype_code, pv.pcode3, pv.home_library_code,
        addr.addr1, addr.city, addr.region, addr.postal_code
 FROM sierra_view.record_metadata rm

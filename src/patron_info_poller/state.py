@@ -108,10 +108,15 @@ class S3StateStore:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) >= 500:
+                raise RetriesExhaustedError(
+                    f"S3 kept failing to read the state at {self.location}: {_code(exc)}"
+                ) from exc
             raise StateError(f"cannot read the state at {self.location}: {_code(exc)}") from exc
         except BotoCoreError as exc:
-            raise StateError(
-                f"cannot read the state at {self.location}: {type(exc).__name__}"
+            # botocore has already retried; S3 is unreachable, the state is not at fault.
+            raise RetriesExhaustedError(
+                f"cannot reach S3 to read the state at {self.location}: {type(exc).__name__}"
             ) from exc
         try:
             document = json.loads(body)

@@ -103,6 +103,10 @@ def test_fixed_corpus_yields_records_or_counted_skips(poller, permissive_sierra,
     insert(sierra, 2002, CORPUS["non-US"], activity=datetime(1, 1, 1, 2, tzinfo=UTC))
     sierra.execute("UPDATE sierra_view.patron_view SET activity_gmt = 'infinity' WHERE id = 2002")
     insert(sierra, 2003, CORPUS["non-US"], created=datetime.now(UTC) + timedelta(days=365 * 100))
+    insert(sierra, 2004, CORPUS["non-US"])
+    sierra.execute(
+        "UPDATE sierra_view.patron_view SET activity_gmt = '12000-06-01 00:00+00' WHERE id = 2004"
+    )
     sierra.execute(  # a record with nothing but an update time
         "INSERT INTO sierra_view.record_metadata (id, record_type_code, record_num,"
         " record_last_updated_gmt) VALUES (3001, 'p', 3001, %s)",
@@ -128,6 +132,7 @@ def test_fixed_corpus_yields_records_or_counted_skips(poller, permissive_sierra,
     by_id = {r["patron_id"]: r for r in run.records}
     assert by_id[obfuscate("2001", salt)]["creation_date_et"] == "1899-12-31"
     assert by_id[obfuscate("2002", salt)]["circ_active_date_et"] is None
+    assert by_id[obfuscate("2004", salt)]["circ_active_date_et"] is None  # past year 9999
     assert by_id[obfuscate(str(ids["malformed postal codes"]), salt)]["postal_code"] == "ABCDE"
     assert by_id[obfuscate(str(ids["null everywhere"]), salt)]["geoid"] is None
     assert (

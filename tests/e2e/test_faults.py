@@ -14,6 +14,7 @@ from embedded_stack.postgres import free_port
 from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from patron_info_poller.errors import (
+    FatalError,
     GeocoderUnavailableError,
     KinesisSendError,
     RetriesExhaustedError,
@@ -248,4 +249,16 @@ def test_geocoder_timeouts_past_retries_fail_without_moving_the_state(poller, si
     stack.geocoder_app.faults.delay_seconds = 1.5
     error, records = poller.try_run(GEOCODER_TIMEOUT_SECONDS="0.3", GEOCODER_MAX_ATTEMPTS="2")
     assert isinstance(error, GeocoderUnavailableError) and error.exit_code == 4
+    assert records == [] and saved_state(stack) is None
+
+
+def test_permission_error_is_fatal_at_once_not_an_outage(poller, sierra, stack):
+    seed(sierra, 5)
+    sierra.execute("REVOKE SELECT ON sierra_view.patron_view FROM sierra_reader")
+    try:
+        error, records = poller.try_run()
+    finally:
+        sierra.execute("GRANT SELECT ON sierra_view.patron_view TO sierra_reader")
+    assert isinstance(error, FatalError) and error.exit_code == 1
+    assert "retrying will not help" in str(error) and "42501" in str(error)
     assert records == [] and saved_state(stack) is None

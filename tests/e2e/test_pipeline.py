@@ -226,8 +226,11 @@ def test_backfill_max_batches_and_ignore_kinesis(poller, sierra):
     run = poller.run(BACKFILL="True", MAX_BATCHES="2", SIERRA_BATCH_SIZE="3")
     assert [s.stream for s in run.summary.streams] == ["new"]
     assert len(run.records) == 6
+    state_before = saved_state(poller.stack)
     quiet = poller.run(IGNORE_KINESIS="True")
     assert quiet.records == [] and quiet.summary.streams[0].sent == 3
+    # A dry run reads the state but never moves it past what it did not deliver.
+    assert saved_state(poller.stack) == state_before
 
 
 def test_ignore_cache_starts_from_the_starting_variables(poller, sierra, stack):
