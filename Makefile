@@ -26,12 +26,12 @@ run: $(STAMP)
 	ENVIRONMENT=$(ENVIRONMENT) $(BIN)/python main.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests main.py
-	$(BIN)/ruff format --check src tests main.py
+	$(BIN)/ruff check src tests bench main.py
+	$(BIN)/ruff format --check src tests bench main.py
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests main.py
-	$(BIN)/ruff check --fix src tests main.py
+	$(BIN)/ruff format src tests bench main.py
+	$(BIN)/ruff check --fix src tests bench main.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

@@ -23,7 +23,7 @@ from rich.table import Table
 
 from .config import PollerConfig, load_config
 from .errors import ConfigurationError, PollerError, RunInterrupted
-from .logs import configure_logging
+from .logs import configure_logging, terminal_console
 from .pipeline import RunSummary, ShutdownRequest, StreamSummary
 from .runner import run_once
 
@@ -122,7 +122,7 @@ def _run(config: PollerConfig, shutdown: ShutdownRequest) -> RunSummary:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=Console(file=sys.stderr),
+        console=terminal_console(sys.stderr),
         transient=True,
     ) as progress:
         tasks: dict[str, int] = {}

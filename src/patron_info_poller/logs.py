@@ -31,6 +31,29 @@ LIBRARY_LOGGERS = (
 )
 
 
+_STANDARD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+class _MessageWithFields(logging.Formatter):
+    """On a terminal: the message, then its structured fields as key=value."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD_FIELDS}
+        message = record.getMessage()
+        if not fields:
+            return message
+        return message + " " + " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+_consoles: dict[int, Console] = {}
+
+
+def terminal_console(stream: TextIO) -> Console:
+    """One console per stream, shared by log lines and the progress display, so that log
+    lines print above the progress lines instead of through them."""
+    return _consoles.setdefault(id(stream), Console(file=stream))
+
+
 def configure_logging(level: str, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     root = logging.getLogger()
@@ -39,9 +62,9 @@ def configure_logging(level: str, stream: TextIO | None = None) -> None:
     handler: logging.Handler
     if stream.isatty():
         handler = RichHandler(
-            console=Console(file=stream), show_path=False, rich_tracebacks=False, markup=False
+            console=terminal_console(stream), show_path=False, rich_tracebacks=False, markup=False
         )
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(_MessageWithFields())
     else:
         handler = logging.StreamHandler(stream)
         handler.setFormatter(

@@ -34,7 +34,8 @@ def run_cli(environment: dict[str, str], config_dir: Path) -> subprocess.Complet
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env.update(environment)
     return subprocess.run(
-        [sys.executable, "-m", "patron_info_poller", "--config-dir", str(config_dir)],
+        # The seed's documented entry point: `ENVIRONMENT=<env> python3 main.py`.
+        [sys.executable, str(ROOT / "main.py"), "--config-dir", str(config_dir)],
         cwd=config_dir,
         env=env,
         capture_output=True,
