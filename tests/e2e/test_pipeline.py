@@ -244,3 +244,22 @@ def test_ignore_cache_starts_from_the_starting_variables(poller, sierra, stack):
     assert sorted(r["patron_id"] for r in run.records) == sorted([pid(stack, 1), pid(stack, 2)])
     with pytest.raises(Exception, match="NoSuchKey"):
         saved_state(stack)
+
+
+def test_partition_keys_spread_records_across_shards(poller, sierra, stack):
+    for record_id in range(1, 201):
+        insert_patron(sierra, record_id, created=T0, address=None)
+    poller.run()
+    kinesis = stack._clients["kinesis"]
+    per_shard = []
+    for shard in kinesis.list_shards(StreamARN=stack.kinesis_stream_arn)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamARN=stack.kinesis_stream_arn,
+            ShardId=shard["ShardId"],
+            ShardIteratorType="TRIM_HORIZON",
+        )["ShardIterator"]
+        records = kinesis.get_records(
+            StreamARN=stack.kinesis_stream_arn, ShardIterator=iterator, Limit=10_000
+        )
+        per_shard.append(len(records["Records"]))
+    assert len(per_shard) == 2 and min(per_shard) > 40
