@@ -12,20 +12,7 @@ import fastavro
 import httpx
 
 from .errors import FatalError
-
-REQUIRED_FIELDS = (
-    "patron_id",
-    "address_hash",
-    "postal_code",
-    "geoid",
-    "creation_date_et",
-    "deletion_date_et",
-    "circ_active_date_et",
-    "ptype_code",
-    "pcode3",
-    "patron_home_library_code",
-    "initial_patron_home_library_code",
-)
+from .records import PATRON_INFO_FIELDS
 
 
 def shipped_schema() -> dict[str, Any]:
@@ -46,7 +33,7 @@ def fetch_schema(url: str, client: httpx.Client) -> dict[str, Any]:
             "the PatronInfo schema endpoint did not return a Platform envelope"
         ) from exc
     names = {f.get("name") for f in schema.get("fields", [])} if isinstance(schema, dict) else set()
-    missing = [name for name in REQUIRED_FIELDS if name not in names]
+    missing = [name for name in PATRON_INFO_FIELDS if name not in names]
     if missing:
         raise FatalError(f"the PatronInfo schema lacks fields: {', '.join(missing)}")
     return schema

@@ -14,6 +14,20 @@ from .errors import SkippedRow
 from .sierra import PatronRow
 
 EASTERN = ZoneInfo("America/New_York")
+# The PatronInfo record's fields; the warehouse table has a column of each name.
+PATRON_INFO_FIELDS = (
+    "patron_id",
+    "address_hash",
+    "postal_code",
+    "geoid",
+    "creation_date_et",
+    "deletion_date_et",
+    "circ_active_date_et",
+    "ptype_code",
+    "pcode3",
+    "patron_home_library_code",
+    "initial_patron_home_library_code",
+)
 AVRO_INT_RANGE = range(-(2**31), 2**31)
 
 Record = dict[str, Any]

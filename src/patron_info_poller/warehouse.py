@@ -11,20 +11,8 @@ import psycopg
 from psycopg import sql
 
 from .database import DatabaseSettings, ReconnectingDatabase
+from .records import PATRON_INFO_FIELDS
 
-WAREHOUSE_COLUMNS = (
-    "patron_id",
-    "address_hash",
-    "postal_code",
-    "geoid",
-    "creation_date_et",
-    "deletion_date_et",
-    "circ_active_date_et",
-    "ptype_code",
-    "pcode3",
-    "patron_home_library_code",
-    "initial_patron_home_library_code",
-)
 # Redshift caps statement size; chunks keep each IN list well inside it.
 _LOOKUP_CHUNK = 1000
 
@@ -52,7 +40,7 @@ class Warehouse:
         for start in range(0, len(wanted), _LOOKUP_CHUNK):
             chunk = wanted[start : start + _LOOKUP_CHUNK]
             query = sql.SQL("SELECT {columns} FROM {table} WHERE {column} IN ({keys})").format(
-                columns=sql.SQL(", ").join(map(sql.Identifier, WAREHOUSE_COLUMNS)),
+                columns=sql.SQL(", ").join(map(sql.Identifier, PATRON_INFO_FIELDS)),
                 table=self._table,
                 column=sql.Identifier(column),
                 keys=sql.SQL(", ").join(sql.Placeholder() * len(chunk)),
