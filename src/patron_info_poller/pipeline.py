@@ -91,13 +91,8 @@ class StreamSummary:
 @dataclass
 class RunSummary:
     streams: list[StreamSummary]
-    final_state: PollerState | None = None
     elapsed_seconds: float = 0.0
     hashes_computed: int = 0
-
-    @property
-    def sent(self) -> int:
-        return sum(s.sent for s in self.streams)
 
 
 @dataclass(frozen=True)
@@ -195,10 +190,9 @@ class Pipeline:
         summary = RunSummary([StreamSummary(stream.name) for stream in streams])
         batches = self._read(state, bounds, dict(zip(streams, summary.streams, strict=True)))
         if self._options.batches_in_flight <= 1:
-            state = self._run_in_order(batches, state)
+            self._run_in_order(batches, state)
         else:
-            state = self._run_overlapped(batches, state)
-        summary.final_state = state
+            self._run_overlapped(batches, state)
         summary.elapsed_seconds = time.monotonic() - started
         summary.hashes_computed = self._obfuscator.hashes_computed
         for stream_summary in summary.streams:
