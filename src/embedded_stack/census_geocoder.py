@@ -56,6 +56,10 @@ class Faults:
     html_next: int = 0  # answer the next N requests with an HTML page and status 200
     garble_next: int = 0  # answer the next N requests with CSV in which no row makes sense
     drop_rows: int = 0  # the last N rows sent are left out of every reply
+    # The next N result rows, picked at random from each reply until N are used up, are
+    # left out: the real service drops rows under load, and a row asked again is answered.
+    omit_next_rows: int = 0
+    rows_omitted: int = 0  # how many rows omit_next_rows has left out so far
     junk_lines: int = 0  # nonsense lines mixed into every reply
 
 
@@ -133,6 +137,13 @@ class CensusGeocoderApp:
             return Response(f"at most {MAX_ROWS} rows per batch", status=400)
 
         results = [_geocode_row(row) for row in rows][: max(0, len(rows) - faults.drop_rows)]
+        with self._lock:
+            omitted = min(faults.omit_next_rows, len(results))
+            if omitted:
+                faults.omit_next_rows -= omitted
+                faults.rows_omitted += omitted
+                for position in sorted(self._random.sample(range(len(results)), omitted))[::-1]:
+                    del results[position]
         results += [["<junk>", "not a row"] for _ in range(faults.junk_lines)]
         with self._lock:
             self._random.shuffle(results)

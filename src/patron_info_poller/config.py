@@ -32,6 +32,7 @@ BCRYPT_SALT_PATTERN = re.compile(r"^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-
 KINESIS_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/[\w.-]+$")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 AWS_SERVICES = ("kms", "s3", "kinesis")
+GEOCODING_PROVIDERS = ("census", "tiger", "geosupport")
 
 
 class PollerConfig(BaseModel):
@@ -73,16 +74,29 @@ class PollerConfig(BaseModel):
 
     bcrypt_salt: SecretStr = Field(alias="BCRYPT_SALT")
 
-    geocoder_api_base_url: str = Field(alias="GEOCODER_API_BASE_URL", pattern=r"^https?://")
-    geocoder_api_benchmark: str = Field(alias="GEOCODER_API_BENCHMARK", min_length=1)
-    geocoder_api_vintage: str = Field(alias="GEOCODER_API_VINTAGE", min_length=1)
+    # Providers in order; each gets only what the ones before it left unmatched.
+    geocoder: tuple[str, ...] = Field(("census",), alias="GEOCODER")
+    geocoder_api_base_url: str | None = Field(
+        None, alias="GEOCODER_API_BASE_URL", pattern=r"^https?://"
+    )
+    geocoder_api_benchmark: str | None = Field(None, alias="GEOCODER_API_BENCHMARK", min_length=1)
+    geocoder_api_vintage: str | None = Field(None, alias="GEOCODER_API_VINTAGE", min_length=1)
     geocoder_api_key: SecretStr | None = Field(None, alias="GEOCODER_API_KEY")
     # The Census service fails far less often on ~1,000-row batches than on 10,000.
     geocoder_batch_size: int = Field(1000, alias="GEOCODER_BATCH_SIZE", ge=1, le=10_000)
     geocoder_concurrency: int = Field(2, alias="GEOCODER_CONCURRENCY", ge=1, le=16)
+    # Requests in flight grow from GEOCODER_CONCURRENCY up to this while the pipeline
+    # waits on the geocoder with its hashing threads idle.
+    geocoder_max_concurrency: int = Field(4, alias="GEOCODER_MAX_CONCURRENCY", ge=1, le=32)
+    # Rows missing from a reply (or in a batch that failed while others were answered)
+    # are asked again this many times before they count as unmatched.
+    geocoder_max_reasks: int = Field(2, alias="GEOCODER_MAX_REASKS", ge=0, le=10)
     geocoder_timeout_seconds: float = Field(300.0, alias="GEOCODER_TIMEOUT_SECONDS", gt=0)
     geocoder_max_attempts: int = Field(4, alias="GEOCODER_MAX_ATTEMPTS", ge=1)
     geocoder_retry_backoff_seconds: float = Field(2.0, alias="GEOCODER_RETRY_BACKOFF_SECONDS", ge=0)
+
+    # The offline index (`tiger-index build`): a local path or s3://bucket/key.
+    tiger_index: str | None = Field(None, alias="TIGER_INDEX")
 
     patron_info_schema_url: str = Field(alias="PATRON_INFO_SCHEMA_URL", pattern=r"^https?://")
 
@@ -126,6 +140,22 @@ class PollerConfig(BaseModel):
             )
         return value
 
+    @field_validator("geocoder", mode="before")
+    @classmethod
+    def _known_providers(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        names = tuple(name.strip().lower() for name in value.split(",") if name.strip())
+        unknown = [name for name in names if name not in GEOCODING_PROVIDERS]
+        if not names or unknown:
+            raise ValueError(
+                f"must name providers in order, comma-separated, from {', '.join(GEOCODING_PROVIDERS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("names a provider twice")
+        return names
+
     @field_validator("starting_creation_dt", "starting_update_dt", mode="before")
     @classmethod
     def _has_offset(cls, value: Any) -> Any:
@@ -150,9 +180,30 @@ class PollerConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _cache_location(self) -> PollerConfig:
+    def _settings_that_go_together(self) -> PollerConfig:
+        """Rules across variables, all reported at once."""
+        problems = []
         if not self.ignore_cache and not (self.s3_bucket and self.s3_resource):
-            raise ValueError("S3_BUCKET and S3_RESOURCE are required unless IGNORE_CACHE=True")
+            problems.append("S3_BUCKET and S3_RESOURCE are required unless IGNORE_CACHE=True")
+        needed = []
+        if "census" in self.geocoder:
+            needed += [
+                name
+                for name, value in (
+                    ("GEOCODER_API_BASE_URL", self.geocoder_api_base_url),
+                    ("GEOCODER_API_BENCHMARK", self.geocoder_api_benchmark),
+                    ("GEOCODER_API_VINTAGE", self.geocoder_api_vintage),
+                )
+                if not value
+            ]
+        if "tiger" in self.geocoder and not self.tiger_index:
+            needed.append("TIGER_INDEX")
+        if needed:
+            problems.append(f"GEOCODER={','.join(self.geocoder)} needs {', '.join(needed)}")
+        if self.geocoder_max_concurrency < self.geocoder_concurrency:
+            problems.append("GEOCODER_MAX_CONCURRENCY must be at least GEOCODER_CONCURRENCY")
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property

@@ -66,3 +66,7 @@ class RunInterrupted(PollerError):
     def __init__(self, message: str, signal_number: int):
         super().__init__(message)
         self.exit_code = 128 + signal_number
+
+
+class TigerSourceError(FatalError):
+    """A TIGER/Line county file could not be downloaded or read (named in the message)."""

@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from .address import Address
+from .geocoding.address import Address
+from .geocoding.chain import ChainResult, ProviderTally
 from .avro_codec import PatronInfoEncoder
 from .cursor import Cursor, CursorWindow, RunBounds
 from .errors import RunInterrupted, SkippedRow
-from .kinesis import KinesisEntry
+from .sinks.kinesis import KinesisEntry
 from .obfuscation import Obfuscator
 from .records import Record, active_record, address_hash_input, deleted_record
 from .sierra import PatronRow
@@ -52,7 +53,10 @@ class WarehouseLookup(Protocol):
 
 
 class Geocoder(Protocol):
-    def geocode(self, addresses: Sequence[Address]) -> tuple[list[str | None], Any]: ...
+    """The geocoder chain: every address in, a GEOID or None out, with per-provider
+    counts."""
+
+    def geocode(self, addresses: Sequence[Address]) -> ChainResult: ...
 
 
 class RecordSink(Protocol):
@@ -68,8 +72,9 @@ class StreamSummary:
     read: int = 0
     sent: int = 0
     already_sent: int = 0
-    geocode_requested: int = 0
+    geocode_requested: int = 0  # non-empty addresses given to the geocoder chain
     geocode_matched: int = 0
+    geocoding: dict[str, ProviderTally] = field(default_factory=dict)  # by provider
     reused_from_warehouse: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     started: float | None = None  # time.monotonic() when its first batch was read
@@ -80,6 +85,17 @@ class StreamSummary:
         if not self.geocode_requested:
             return None
         return self.geocode_matched / self.geocode_requested
+
+    @property
+    def geocode_reasked(self) -> int:
+        """Rows a geocoder had to be asked again (no answer the first time)."""
+        return sum(tally.events["reasked"] for tally in self.geocoding.values())
+
+    def count_geocoding(self, result: ChainResult) -> None:
+        self.geocode_requested += result.requested
+        self.geocode_matched += result.matched
+        for name, tally in result.by_provider.items():
+            self.geocoding.setdefault(name, ProviderTally()).add(tally)
 
     @property
     def elapsed_seconds(self) -> float:
@@ -140,13 +156,19 @@ class _Prepared:
     address_hashes: list[str]
     known_by_hash: dict[str, Record]
     known_by_id: dict[str, Record]
-    geoids: Future[dict[int, str | None]]  # by index into batch.rows
+    geocoded: Future[_Geocoded]
+
+
+@dataclass
+class _Geocoded:
+    geoids: dict[int, str | None]  # by index into batch.rows
+    result: ChainResult | None = None
 
 
 _DONE = object()
 _MAX_FOLDED_PAGES = 10
-_NOTHING_TO_GEOCODE: Future[dict[int, str | None]] = Future()
-_NOTHING_TO_GEOCODE.set_result({})
+_NOTHING_TO_GEOCODE: Future[_Geocoded] = Future()
+_NOTHING_TO_GEOCODE.set_result(_Geocoded({}))
 
 
 class Pipeline:
@@ -287,22 +309,23 @@ class Pipeline:
             known_by_id = self._warehouse.by_patron_id(patron_ids) if rows else {}
             return _Prepared(batch, patron_ids, address_hashes, known_by_hash, known_by_id, geoids)
 
-    def _geocode(self, batch: _Batch, indexes: Sequence[int]) -> dict[int, str | None]:
+    def _geocode(self, batch: _Batch, indexes: Sequence[int]) -> _Geocoded:
         """Stage 3: census tracts of the addresses the warehouse did not know."""
         if not indexes:
-            return {}
+            return _Geocoded({})
         with _timed("Batch geocoded", batch):
-            found, _stats = self._geocoder.geocode([batch.rows[i].address for i in indexes])
-            return dict(zip(indexes, found, strict=True))
+            result = self._geocoder.geocode([batch.rows[i].address for i in indexes])
+            return _Geocoded(dict(zip(indexes, result.geoids, strict=True)), result)
 
     def _finish(self, prepared: _Prepared, state: PollerState) -> PollerState:
         """Stage 4: records out, then (and only then) the state moves past the batch."""
-        geoids = self._await(prepared.geoids)
+        geocoded = self._await(prepared.geocoded)
+        geoids = geocoded.geoids
         batch = prepared.batch
         summary = batch.summary
         # Counted here, in the one finishing thread, not in the geocoding threads.
-        summary.geocode_requested += sum(not batch.rows[i].address.is_empty for i in geoids)
-        summary.geocode_matched += sum(geoid is not None for geoid in geoids.values())
+        if geocoded.result is not None:
+            summary.count_geocoding(geocoded.result)
         with _timed("Batch sent", batch):
             records = []
             for i, row in enumerate(batch.rows):
@@ -336,11 +359,11 @@ class Pipeline:
         self._on_batch(summary)
         return state
 
-    def _await(self, geoids: Future[dict[int, str | None]]) -> dict[int, str | None]:
+    def _await(self, geocoded: Future[_Geocoded]) -> _Geocoded:
         while True:
             self._raise_if_shutting_down()
             try:
-                return geoids.result(timeout=0.2)
+                return geocoded.result(timeout=0.2)
             except FutureTimeout:
                 continue
 

@@ -11,8 +11,10 @@ from .avro_codec import PatronInfoEncoder, fetch_schema
 from .aws_clients import aws_client
 from .config import PollerConfig
 from .database import DatabaseSettings
-from .geocoder import CensusGeocoder, GeocoderSettings
-from .kinesis import KinesisSink
+from .geocoding.census import CensusGeocoder, CensusSettings
+from .geocoding.chain import GeocoderChain
+from .geocoding.provider import GeocodingProvider
+from .sinks.kinesis import KinesisSink
 from .obfuscation import Obfuscator
 from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary, ShutdownRequest
 from .sierra import SierraSource
@@ -20,19 +22,39 @@ from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
 from .warehouse import Warehouse, warehouse_connection_options
 
 
-def geocoder_settings(config: PollerConfig) -> GeocoderSettings:
+def census_settings(config: PollerConfig) -> CensusSettings:
     key = config.geocoder_api_key
-    return GeocoderSettings(
+    assert config.geocoder_api_base_url  # the configuration requires it with census
+    return CensusSettings(
         url=config.geocoder_api_base_url,
-        benchmark=config.geocoder_api_benchmark,
-        vintage=config.geocoder_api_vintage,
+        benchmark=config.geocoder_api_benchmark or "",
+        vintage=config.geocoder_api_vintage or "",
         api_key=key.get_secret_value() if key else None,
         batch_size=config.geocoder_batch_size,
         concurrency=config.geocoder_concurrency,
         timeout_seconds=config.geocoder_timeout_seconds,
         max_attempts=config.geocoder_max_attempts,
         backoff_seconds=config.geocoder_retry_backoff_seconds,
+        max_reasks=config.geocoder_max_reasks,
     )
+
+
+def geocoding_provider(config: PollerConfig, name: str) -> GeocodingProvider:
+    if name == "census":
+        return CensusGeocoder(census_settings(config))
+    raise AssertionError(f"unknown geocoding provider {name}")  # the configuration checks
+
+
+def geocoder_chain(config: PollerConfig) -> GeocoderChain:
+    providers: list[GeocodingProvider] = []
+    try:
+        for name in config.geocoder:
+            providers.append(geocoding_provider(config, name))
+    except BaseException:
+        for provider in providers:
+            provider.close()
+        raise
+    return GeocoderChain(providers)
 
 
 def initial_state(config: PollerConfig) -> PollerState:
@@ -83,7 +105,8 @@ def run_once(
             config.redshift_table,
         )
         resources.callback(warehouse.close)
-        geocoder = resources.enter_context(CensusGeocoder(geocoder_settings(config)))
+        geocoder = geocoder_chain(config)
+        resources.callback(geocoder.close)
         obfuscator = Obfuscator(config.bcrypt_salt.get_secret_value())
         resources.callback(obfuscator.close)
         sink = KinesisSink(

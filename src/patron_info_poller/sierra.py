@@ -8,7 +8,7 @@ from typing import Any
 
 from psycopg import sql
 
-from .address import Address
+from .geocoding.address import Address
 from .cursor import Cursor, RunBounds
 from .database import DatabaseSettings, ReconnectingDatabase
 from .streams import StreamSpec

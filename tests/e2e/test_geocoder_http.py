@@ -9,7 +9,7 @@ import pytest
 from embedded_stack.census_geocoder import ADDRESSBATCH_PATH, CensusGeocoderApp
 from embedded_stack.gazetteer import NY_STATE_FIPS, STREETS
 from embedded_stack.http_service import LocalHttpService
-from patron_info_poller.address import Address
+from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import GeocoderUnavailableError
 from patron_info_poller.geocoder import CensusGeocoder, GeocoderSettings
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patron_info_poller.address import Address, csv_safe, reformat
+from patron_info_poller.geocoding.address import Address, csv_safe, reformat
 
 
 def test_from_row_trims_and_maps_null_to_empty():

@@ -2,7 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from patron_info_poller.address import Address
+from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import SkippedRow
 from patron_info_poller.records import (
     active_record,

@@ -3,15 +3,21 @@ import io
 
 import pytest
 
-from patron_info_poller.address import Address
+from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import ConfigurationError
-from patron_info_poller.geocoder import (
-    GeocoderSettings,
-    GeocodeStats,
-    MatchStatus,
-    RowOutcome,
+from patron_info_poller.geocoding.census import CensusSettings
+from patron_info_poller.geocoding.census_format import (
     build_batch_csv,
     parse_batch_reply,
+    read_batch_input,
+    reply_row,
+)
+from patron_info_poller.geocoding.provider import (
+    NO_MATCH,
+    TIE,
+    GeocodeOutcome,
+    MatchStatus,
+    TractMatch,
 )
 
 MATCH_ROW = (
@@ -30,11 +36,11 @@ def test_reply_rows_in_any_order_with_every_status():
         ]
     )
     parsed = parse_batch_reply(reply, row_count=3)
-    assert parsed.outcomes == {
-        0: RowOutcome(MatchStatus.MATCH, "36061011400"),
-        1: RowOutcome(MatchStatus.NO_MATCH),
-        2: RowOutcome(MatchStatus.TIE),
-    }
+    assert parsed.outcomes[0].geoid == "36061011400"
+    assert parsed.outcomes[0].match.block == "1000"
+    assert parsed.outcomes[0].match.exact
+    assert parsed.outcomes[1] == NO_MATCH
+    assert parsed.outcomes[2] == TIE
     assert parsed.ignored_rows == 0
 
 
@@ -45,7 +51,7 @@ def test_quoted_commas_and_newlines_inside_fields():
         + "\r\n"
     )
     parsed = parse_batch_reply(reply, row_count=2)
-    assert parsed.outcomes[0] == RowOutcome(MatchStatus.NO_MATCH)
+    assert parsed.outcomes[0] == NO_MATCH
     assert parsed.outcomes[1].geoid == "36061011400"
 
 
@@ -94,12 +100,35 @@ def test_batch_csv_uses_row_numbers_and_quotes_what_needs_it():
     assert data.count(b"\n") == len(addresses)
 
 
-def test_stats_add_up():
-    total = GeocodeStats(requested=3, matched=2, requests=1) + GeocodeStats(
-        requested=1, failed_requests=2, requests=3
-    )
-    assert (total.requested, total.matched, total.requests, total.failed_requests) == (4, 2, 4, 2)
-    assert total.unmatched == 2
+def test_input_file_rows_and_reply_rows_round_trip():
+    lines = [
+        "a1,500 W 42nd St,New York,NY,10036\n",
+        "\n",
+        'a2,"2600 Broadway, Apt 3",,,\n',
+    ]
+    rows = list(read_batch_input(lines))
+    assert [row.row_id for row in rows] == ["a1", "a2"]
+    match = TractMatch("36", "061", "011400", "1000", True, "500 W 42ND ST", "5965", "R")
+    written = [
+        reply_row(rows[0].row_id, rows[0].address, GeocodeOutcome.matched(match)),
+        reply_row(rows[1].row_id, rows[1].address, TIE),
+    ]
+    assert written[0] == [
+        "a1", "500 W 42nd St, New York, NY, 10036", "Match", "Exact", "500 W 42ND ST",
+        "", "5965", "R", "36", "061", "011400", "1000",
+    ]  # fmt: skip
+    assert written[1] == ["a2", "2600 Broadway, Apt 3, , , ", "Tie"]
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(written)
+    parsed = parse_batch_reply(buffer.getvalue().replace("a1", "0").replace("a2", "1"), 2)
+    assert parsed.outcomes[0].geoid == "36061011400"
+    assert parsed.outcomes[1].status is MatchStatus.TIE
+
+
+def test_an_input_line_without_five_columns_is_named_by_number_only():
+    with pytest.raises(ValueError, match="line 2 has 3 columns") as raised:
+        list(read_batch_input(["a,1 Main St,Queens,NY,11354\n", "b,9 Secret Rd,Bronx\n"]))
+    assert "Secret" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
@@ -110,13 +139,14 @@ def test_stats_add_up():
         {"concurrency": 0},
         {"max_attempts": 0},
         {"timeout_seconds": 0},
+        {"max_reasks": -1},
     ],
 )
 def test_settings_out_of_range_are_refused(override):
     with pytest.raises(ConfigurationError):
-        GeocoderSettings(url="http://x", benchmark="b", vintage="v", **override)
+        CensusSettings(url="http://x", benchmark="b", vintage="v", **override)
 
 
 def test_settings_repr_hides_the_api_key():
-    settings = GeocoderSettings(url="http://x", benchmark="b", vintage="v", api_key="s3cret")
+    settings = CensusSettings(url="http://x", benchmark="b", vintage="v", api_key="s3cret")
     assert "s3cret" not in repr(settings)

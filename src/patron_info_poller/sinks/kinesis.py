@@ -21,7 +21,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .errors import KinesisSendError, RetriableError
+from ..errors import KinesisSendError, RetriableError
 
 logger = logging.getLogger(__name__)
 

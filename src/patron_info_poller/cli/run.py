@@ -21,11 +21,11 @@ from typing import NoReturn
 from rich.console import Console
 from rich.table import Table
 
-from .config import PollerConfig, load_config
-from .errors import ConfigurationError, PollerError, RunInterrupted
-from .logs import configure_logging, terminal_console
-from .pipeline import RunSummary, ShutdownRequest, StreamSummary
-from .runner import run_once
+from ..config import PollerConfig, load_config
+from ..errors import ConfigurationError, PollerError, RunInterrupted
+from ..logs import configure_logging, terminal_console
+from ..pipeline import RunSummary, ShutdownRequest, StreamSummary
+from ..runner import run_once
 
 logger = logging.getLogger("patron_info_poller")
 

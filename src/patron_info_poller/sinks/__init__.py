@@ -1,0 +1,1 @@
+"""Where encoded PatronInfo records go: the Kinesis stream (`kinesis.py`)."""
