@@ -13,7 +13,6 @@ import random
 import re
 import threading
 import time
-import zlib
 from dataclasses import dataclass
 
 from werkzeug.wrappers import Request, Response
@@ -32,12 +31,15 @@ _WORDS = {
     "PARKWAY": "PKWY",
     "PKY": "PKWY",
     "SAINT": "ST",
+    "FORT": "FT",
     "WEST": "W",
     "EAST": "E",
     "NORTH": "N",
     "SOUTH": "S",
 }
-_HOUSE_NUMBER = re.compile(r"(\d+)(?:-(\d+))?$")  # Queens numbers look like "35-10"
+# Queens numbers look like "35-10" (3510); like the real service, a letter or a half
+# after the number is dropped: "12A", "12-A" and "12 1/2" are 12.
+_HOUSE_NUMBER = re.compile(r"(\d+)(?:-(\d+))?(?:-?[A-Z])?(?: 1/2)?(?= |$)")
 _HTML_ERROR_PAGE = (
     "<!DOCTYPE html><html><head><title>Service Unavailable</title></head>"
     "<body><h1>The geocoder is temporarily unavailable</h1></body></html>"
@@ -165,32 +167,38 @@ def _geocode_row(row: list[str]) -> list[str]:
     house_number, name = _split_street(street)
     if house_number is None:
         return [row_id, echo, "No_Match"]
-    named = [s for s in STREETS if s.name == name]
-    in_range = [s for s in named if s.low <= house_number <= s.high]
+    named = _STREETS_BY_NAME.get(name, ())
+    in_range = [(s, n) for s, n in named if house_number in s]
     located = [
-        s
-        for s in in_range
+        (s, n)
+        for s, n in in_range
         if s.zip_code == zip_code[:5] or city.upper() in (s.city.upper(), s.borough.upper())
     ]
     if located:
-        return _match_row(row_id, echo, "Exact", located[0], house_number)
+        return _match_row(row_id, echo, "Exact", *located[0], house_number)
     if not in_range:
         return [row_id, echo, "No_Match"]
     # Like the real service: a street name found in several places, with no city or ZIP
     # that tells them apart, is a Tie (the gazetteer's Broadway is in three boroughs).
-    if len({s.borough for s in named}) > 1:
+    if len({s.borough for s, _ in named}) > 1:
         return [row_id, echo, "Tie"]
-    return _match_row(row_id, echo, "Non_Exact", in_range[0], house_number)
+    return _match_row(row_id, echo, "Non_Exact", *in_range[0], house_number)
 
 
 def _split_street(street: str) -> tuple[int | None, str]:
-    """House number and the street name spelled the way the gazetteer spells it."""
-    words = re.sub(r"[.,#]", " ", street.upper()).split()
-    number = _HOUSE_NUMBER.match(words[0]) if words else None
+    """House number and the street name, both normalised the way the gazetteer's names
+    are: "35-10 Main Street" -> (3510, "MAIN ST"), "12A West 42 St." -> (12, "W 42ND ST")."""
+    text = " ".join(re.sub(r"[.,#]", " ", street.upper()).split())
+    number = _HOUSE_NUMBER.match(text)
     if number is None:
-        return None, " ".join(words)
-    name = [_ordinal(word) if word.isdigit() else _WORDS.get(word, word) for word in words[1:]]
-    return int("".join(filter(None, number.groups()))), " ".join(name)
+        return None, _normalise_name(text)
+    return int(number[1] + (number[2] or "")), _normalise_name(text[number.end() :])
+
+
+def _normalise_name(name: str) -> str:
+    return " ".join(
+        _ordinal(word) if word.isdigit() else _WORDS.get(word, word) for word in name.split()
+    )
 
 
 def _ordinal(number: str) -> str:
@@ -199,23 +207,41 @@ def _ordinal(number: str) -> str:
     return f"{value}{suffix}"
 
 
+def _streets_by_name() -> dict[str, tuple[tuple[GazetteerStreet, str], ...]]:
+    """Normalised name -> (street, the name as the Census spells it), for every name of
+    every street: an alternate name finds the same street, and so the same tract."""
+    index: dict[str, list[tuple[GazetteerStreet, str]]] = {}
+    for street in STREETS:
+        for name in street.names:
+            index.setdefault(_normalise_name(name), []).append((street, name))
+    return {name: tuple(entries) for name, entries in index.items()}
+
+
+_STREETS_BY_NAME = _streets_by_name()
+
+
 def _match_row(
-    row_id: str, echo: str, exactness: str, street: GazetteerStreet, house_number: int
+    row_id: str,
+    echo: str,
+    exactness: str,
+    street: GazetteerStreet,
+    name: str,
+    house_number: int,
 ) -> list[str]:
+    # The tract, TIGER line, side and point all come from the gazetteer, which the TIGER
+    # county files are written from too.
     tract, block = street.tract_and_block(house_number)
-    # Made up, but stable: the same address always gets the same point and TIGER line.
-    seed = zlib.crc32(f"{street.name}|{street.borough}".encode())
-    longitude = -74.2 + (seed % 4000) / 10_000 + house_number / 1_000_000
-    latitude = 40.5 + (seed // 4000 % 4000) / 10_000
+    edge = street.edge(house_number)
+    longitude, latitude = edge.point(house_number)
     return [
         row_id,
         echo,
         "Match",
         exactness,
-        f"{house_number} {street.name}, {street.city.upper()}, NY, {street.zip_code}",
+        f"{house_number} {name}, {street.city.upper()}, NY, {street.zip_code}",
         f"{longitude:.6f},{latitude:.6f}",
-        str(100_000_000 + seed % 900_000_000 + house_number // 100),
-        "L" if house_number % 2 else "R",
+        str(edge.tlid),
+        edge.side(house_number),
         NY_STATE_FIPS,
         street.county_fips,
         tract,

@@ -148,8 +148,9 @@ class PollerConfig(BaseModel):
         names = tuple(name.strip().lower() for name in value.split(",") if name.strip())
         unknown = [name for name in names if name not in GEOCODING_PROVIDERS]
         if not names or unknown:
+            known = ", ".join(GEOCODING_PROVIDERS)
             raise ValueError(
-                f"must name providers in order, comma-separated, from {', '.join(GEOCODING_PROVIDERS)}"
+                f"must name providers in order, comma-separated, from {known}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             )
         if len(set(names)) != len(names):

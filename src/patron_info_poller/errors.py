@@ -27,6 +27,16 @@ class StateError(FatalError):
     exit_code = 3
 
 
+class RunInProgressError(FatalError):
+    """Another run holds the run lock: this one did nothing and changed nothing."""
+
+    exit_code = 5
+
+
+class StateConflictError(RunInProgressError):
+    """A conditional state write lost to another writer; nothing was overwritten."""
+
+
 class RetriableError(PollerError):
     """A transient failure (5xx, throttling, a dropped connection) worth another try."""
 

@@ -16,22 +16,22 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
-from .geocoding.address import Address
-from .geocoding.chain import ChainResult, ProviderTally
 from .avro_codec import PatronInfoEncoder
 from .cursor import Cursor, CursorWindow, RunBounds
 from .errors import RunInterrupted, SkippedRow
-from .sinks.kinesis import KinesisEntry
+from .geocode_scheduler import Geocoder, GeocodeScheduler
+from .geocoding.chain import ChainResult, ProviderTally
 from .obfuscation import Obfuscator
 from .records import Record, active_record, address_hash_input, deleted_record
 from .sierra import PatronRow
+from .sinks.kinesis import KinesisEntry
 from .state import PollerState, StateStore
 from .streams import DELETED, NEW, UPDATED, StreamSpec
 
@@ -50,13 +50,6 @@ class WarehouseLookup(Protocol):
     def by_address_hash(self, hashes: Sequence[str]) -> dict[str, Record]: ...
 
     def by_patron_id(self, patron_ids: Sequence[str]) -> dict[str, Record]: ...
-
-
-class Geocoder(Protocol):
-    """The geocoder chain: every address in, a GEOID or None out, with per-provider
-    counts."""
-
-    def geocode(self, addresses: Sequence[Address]) -> ChainResult: ...
 
 
 class RecordSink(Protocol):
@@ -125,7 +118,9 @@ class RunOptions:
     save_state: bool = True
     # Batches between reading and sending at once; 1 runs the stages one after another.
     batches_in_flight: int = 3
+    # Geocoder requests in flight: start here, grow up to the max while hashing idles.
     geocoder_concurrency: int = 2
+    geocoder_max_concurrency: int = 4
 
 
 ProgressCallback = Callable[[StreamSummary], None]
@@ -156,19 +151,12 @@ class _Prepared:
     address_hashes: list[str]
     known_by_hash: dict[str, Record]
     known_by_id: dict[str, Record]
-    geocoded: Future[_Geocoded]
-
-
-@dataclass
-class _Geocoded:
-    geoids: dict[int, str | None]  # by index into batch.rows
-    result: ChainResult | None = None
+    geocoded: Future[ChainResult] | None  # None: nothing in this batch to geocode
+    geocode_indexes: Sequence[int]  # rows (indexes into batch.rows) sent to the geocoder
 
 
 _DONE = object()
 _MAX_FOLDED_PAGES = 10
-_NOTHING_TO_GEOCODE: Future[_Geocoded] = Future()
-_NOTHING_TO_GEOCODE.set_result(_Geocoded({}))
 
 
 class Pipeline:
@@ -197,6 +185,7 @@ class Pipeline:
         self._on_batch = on_batch or (lambda summary: None)
         # Set from a signal handler: stop between batches, never inside one.
         self._shutdown = shutdown or ShutdownRequest()
+        self._hashing_idle: Callable[[], bool] = lambda: True
 
     def run(self) -> RunSummary:
         started = time.monotonic()
@@ -283,49 +272,59 @@ class Pipeline:
                 # batch can move the state.
                 new_window = CursorWindow(start, cursor)
 
-    def _prepare(self, batch: _Batch, geocoding: Executor) -> _Prepared:
+    def _prepare(self, batch: _Batch, geocoding: GeocodeScheduler) -> _Prepared:
         """Stage 2: obfuscate on every core and ask the warehouse what it knows; start
-        geocoding as soon as it is known which addresses need it."""
+        geocoding (stage 3, on the scheduler's threads) as soon as it is known which
+        addresses need it."""
         with _timed("Batch prepared", batch):
             rows = batch.rows
             if batch.stream is DELETED:
                 patron_ids = self._obfuscator.obfuscate_many([str(r.record_id) for r in rows])
                 known = self._warehouse.by_patron_id(patron_ids) if rows else {}
                 batch.summary.reused_from_warehouse += sum(pid in known for pid in patron_ids)
-                return _Prepared(batch, patron_ids, [], {}, known, _NOTHING_TO_GEOCODE)
+                return _Prepared(batch, patron_ids, [], {}, known, None, ())
             if batch.stream is NEW:
                 # A new patron's address is never in the warehouse: geocode while hashing.
-                geoids = geocoding.submit(self._geocode, batch, range(len(rows)))
+                everyone = range(len(rows))
+                geocoded = self._geocode(batch, everyone, geocoding)
                 hashed = self._obfuscator.obfuscate_many(
                     [str(r.record_id) for r in rows] + [address_hash_input(r) for r in rows]
                 )
-                return _Prepared(batch, hashed[: len(rows)], hashed[len(rows) :], {}, {}, geoids)
+                return _Prepared(
+                    batch, hashed[: len(rows)], hashed[len(rows) :], {}, {}, geocoded, everyone
+                )
             address_hashes = self._obfuscator.obfuscate_many([address_hash_input(r) for r in rows])
             known_by_hash = self._warehouse.by_address_hash(address_hashes) if rows else {}
             to_geocode = [i for i, h in enumerate(address_hashes) if h not in known_by_hash]
             batch.summary.reused_from_warehouse += len(rows) - len(to_geocode)
-            geoids = geocoding.submit(self._geocode, batch, to_geocode)
+            geocoded = self._geocode(batch, to_geocode, geocoding)
             patron_ids = self._obfuscator.obfuscate_many([str(r.record_id) for r in rows])
             known_by_id = self._warehouse.by_patron_id(patron_ids) if rows else {}
-            return _Prepared(batch, patron_ids, address_hashes, known_by_hash, known_by_id, geoids)
+            return _Prepared(
+                batch, patron_ids, address_hashes, known_by_hash, known_by_id, geocoded, to_geocode
+            )
 
-    def _geocode(self, batch: _Batch, indexes: Sequence[int]) -> _Geocoded:
+    @staticmethod
+    def _geocode(
+        batch: _Batch, indexes: Sequence[int], geocoding: GeocodeScheduler
+    ) -> Future[ChainResult] | None:
         """Stage 3: census tracts of the addresses the warehouse did not know."""
         if not indexes:
-            return _Geocoded({})
-        with _timed("Batch geocoded", batch):
-            result = self._geocoder.geocode([batch.rows[i].address for i in indexes])
-            return _Geocoded(dict(zip(indexes, result.geoids, strict=True)), result)
+            return None
+        return geocoding.submit([batch.rows[i].address for i in indexes])
 
-    def _finish(self, prepared: _Prepared, state: PollerState) -> PollerState:
+    def _finish(
+        self, prepared: _Prepared, state: PollerState, geocoding: GeocodeScheduler
+    ) -> PollerState:
         """Stage 4: records out, then (and only then) the state moves past the batch."""
-        geocoded = self._await(prepared.geocoded)
-        geoids = geocoded.geoids
         batch = prepared.batch
         summary = batch.summary
-        # Counted here, in the one finishing thread, not in the geocoding threads.
-        if geocoded.result is not None:
-            summary.count_geocoding(geocoded.result)
+        geoids: dict[int, str | None] = {}
+        if prepared.geocoded is not None:
+            result = self._await(prepared.geocoded, geocoding)
+            geoids = dict(zip(prepared.geocode_indexes, result.geoids, strict=True))
+            # Counted here, in the one finishing thread, not in the geocoding threads.
+            summary.count_geocoding(result)
         with _timed("Batch sent", batch):
             records = []
             for i, row in enumerate(batch.rows):
@@ -359,13 +358,14 @@ class Pipeline:
         self._on_batch(summary)
         return state
 
-    def _await(self, geocoded: Future[_Geocoded]) -> _Geocoded:
+    def _await(self, geocoded: Future[ChainResult], geocoding: GeocodeScheduler) -> ChainResult:
         while True:
             self._raise_if_shutting_down()
             try:
                 return geocoded.result(timeout=0.2)
             except FutureTimeout:
-                continue
+                if self._hashing_idle():
+                    geocoding.waiting_on_geocoder()
 
     def _raise_if_shutting_down(self) -> None:
         if self._shutdown.is_set():
@@ -376,28 +376,27 @@ class Pipeline:
 
     def _run_in_order(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
         """One batch at a time: read, prepare, geocode, finish."""
-        geocoding = ThreadPoolExecutor(1, thread_name_prefix="geocode-batch")
+        geocoding = self._geocode_scheduler()
+        self._hashing_idle = lambda: True  # nothing else is hashed while a batch waits
         try:
             for batch in batches:
-                state = self._finish(self._prepare(batch, geocoding), state)
+                state = self._finish(self._prepare(batch, geocoding), state, geocoding)
         finally:
-            geocoding.shutdown(wait=False, cancel_futures=True)
+            geocoding.shutdown(wait=False)
         self._raise_if_shutting_down()
         return state
 
     def _run_overlapped(self, batches: Iterator[_Batch], state: PollerState) -> PollerState:
         """Reader and preparer threads feed this thread, which finishes batches in order.
 
-        Geocoding runs in a pool of `geocoder_concurrency`; prepared batches wait for it in
-        a bounded queue, so at most `batches_in_flight` are between hashing and sending.
+        Prepared batches wait for their geocoding in a bounded queue, so at most
+        `batches_in_flight` are between hashing and sending.
         """
         stop = threading.Event()
         failures: list[BaseException] = []
         read_queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         ready_queue: queue.Queue[Any] = queue.Queue(maxsize=self._options.batches_in_flight)
-        geocoding = ThreadPoolExecutor(
-            self._options.geocoder_concurrency, thread_name_prefix="geocode-batch"
-        )
+        geocoding = self._geocode_scheduler()
 
         def guarded(work: Callable[[], None], output: queue.Queue[Any]) -> Callable[[], None]:
             def run() -> None:
@@ -421,29 +420,36 @@ class Pipeline:
                 if not _put(ready_queue, self._prepare(batch, geocoding), stop):
                     return
 
-        workers = [
-            threading.Thread(target=guarded(read, read_queue), name="sierra-reader"),
-            threading.Thread(target=guarded(prepare, ready_queue), name="preparer"),
-        ]
-        for worker in workers:
+        reader = threading.Thread(target=guarded(read, read_queue), name="sierra-reader")
+        preparer = threading.Thread(target=guarded(prepare, ready_queue), name="preparer")
+        # The hashing threads idle when every prepared slot is taken, or nothing is left.
+        self._hashing_idle = lambda: ready_queue.full() or not preparer.is_alive()
+        for worker in (reader, preparer):
             worker.start()
         try:
             while (prepared := _get(ready_queue, stop)) not in (_DONE, None):
-                state = self._finish(prepared, state)
+                state = self._finish(prepared, state, geocoding)
         except BaseException as exc:
             failures.insert(0, exc)
             raise
         finally:
             stop.set()
-            for worker in workers:
+            for worker in (reader, preparer):
                 worker.join()
             # On success nothing is left running; after a failure or a signal, geocoder
             # requests still in flight are left to finish alone rather than waited for.
-            geocoding.shutdown(wait=False, cancel_futures=True)
+            geocoding.shutdown(wait=False)
         if failures:
             raise failures[0]
         self._raise_if_shutting_down()
         return state
+
+    def _geocode_scheduler(self) -> GeocodeScheduler:
+        return GeocodeScheduler(
+            self._geocoder,
+            self._options.geocoder_concurrency,
+            self._options.geocoder_max_concurrency,
+        )
 
     @staticmethod
     def _count_skip(summary: StreamSummary, skip: SkippedRow, patron_id: str) -> None:

@@ -14,10 +14,11 @@ from .database import DatabaseSettings
 from .geocoding.census import CensusGeocoder, CensusSettings
 from .geocoding.chain import GeocoderChain
 from .geocoding.provider import GeocodingProvider
-from .sinks.kinesis import KinesisSink
 from .obfuscation import Obfuscator
 from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary, ShutdownRequest
+from .sealed_ids import IdSealer
 from .sierra import SierraSource
+from .sinks.kinesis import KinesisSink
 from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
 from .warehouse import Warehouse, warehouse_connection_options
 
@@ -67,7 +68,12 @@ def state_store(config: PollerConfig) -> StateStore:
     if config.ignore_cache:
         return MemoryStateStore(initial_state(config))
     assert config.s3_bucket and config.s3_resource  # enforced by the configuration
-    return S3StateStore(aws_client(config, "s3"), config.s3_bucket, config.s3_resource)
+    return S3StateStore(
+        aws_client(config, "s3"),
+        config.s3_bucket,
+        config.s3_resource,
+        IdSealer(config.bcrypt_salt.get_secret_value()),
+    )
 
 
 def run_once(

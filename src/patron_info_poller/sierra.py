@@ -8,9 +8,9 @@ from typing import Any
 
 from psycopg import sql
 
-from .geocoding.address import Address
 from .cursor import Cursor, RunBounds
 from .database import DatabaseSettings, ReconnectingDatabase
+from .geocoding.address import Address
 from .streams import StreamSpec
 
 

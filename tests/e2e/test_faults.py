@@ -3,7 +3,6 @@ error, and the next run picks up where the last fully sent batch ended. Nothing 
 
 from __future__ import annotations
 
-import json
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -22,6 +21,7 @@ from patron_info_poller.errors import (
     StateError,
 )
 from patron_info_poller.obfuscation import obfuscate
+from tests.e2e.state_objects import saved_state
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -38,13 +38,6 @@ def expected_ids(stack, record_ids) -> set[str]:
 
 def delivered(records) -> set[str]:
     return {r["patron_id"] for r in records}
-
-
-def saved_state(stack) -> dict | None:
-    s3 = stack._clients["s3"]
-    if s3.list_objects_v2(Bucket=S3_BUCKET).get("KeyCount", 0) == 0:
-        return None
-    return json.loads(s3.get_object(Bucket=S3_BUCKET, Key=S3_RESOURCE)["Body"].read())
 
 
 def via_proxy(stack, **overrides: str) -> dict[str, str]:
@@ -93,7 +86,7 @@ def test_kinesis_failing_whole_calls_mid_run_stops_without_passing_unsent_batche
     assert isinstance(error, KinesisSendError)
     assert error.exit_code == 4
     assert len(first) == 20
-    assert saved_state(stack)["creation_id"] is not None
+    assert saved_state(stack).new.last_id is not None
     stack.aws_fault_proxy.reset()
     error, second = poller.try_run(**via_proxy(stack, SIERRA_BATCH_SIZE="20"))
     assert error is None

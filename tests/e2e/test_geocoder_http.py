@@ -9,9 +9,9 @@ import pytest
 from embedded_stack.census_geocoder import ADDRESSBATCH_PATH, CensusGeocoderApp
 from embedded_stack.gazetteer import NY_STATE_FIPS, STREETS
 from embedded_stack.http_service import LocalHttpService
-from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import GeocoderUnavailableError
-from patron_info_poller.geocoder import CensusGeocoder, GeocoderSettings
+from patron_info_poller.geocoding.address import Address
+from patron_info_poller.geocoding.census import CensusGeocoder, CensusSettings
 
 pytestmark = pytest.mark.e2e
 
@@ -30,14 +30,21 @@ def census(census_server):
     return census_server
 
 
-def settings_for(census, **overrides) -> GeocoderSettings:
+def settings_for(census, **overrides) -> CensusSettings:
     values = {"backoff_seconds": 0.01, "timeout_seconds": 10.0, **overrides}
-    return GeocoderSettings(census.url, "Public_AR_Current", "Current_Current", **values)
+    return CensusSettings(census.url, "Public_AR_Current", "Current_Current", **values)
 
 
 def geocode(census, addresses, **overrides):
+    """GEOIDs aligned with `addresses`, and the provider's event counts."""
     with CensusGeocoder(settings_for(census, **overrides)) as geocoder:
-        return geocoder.geocode(addresses)
+        reply = geocoder.geocode(addresses)
+    return [outcome.geoid for outcome in reply.outcomes], reply.events
+
+
+def statuses(census, addresses, **overrides):
+    with CensusGeocoder(settings_for(census, **overrides)) as geocoder:
+        return [outcome.status.value for outcome in geocoder.geocode(addresses).outcomes]
 
 
 def gazetteer_addresses(count):
@@ -60,29 +67,29 @@ def test_matches_ties_and_misses(census):
         Address("35-10 Main St", "Flushing", "NY", ""),  # only one Main St: Non_Exact
         Address("800 Southern Boulevard", "bronx", "ny", ""),
         Address("1 Nowhere Rd", "Bronx", "NY", "10451"),
-        Address.from_row(None, " ", None, None),
     ]
-    geoids, stats = geocode(census, addresses, api_key="census-key")
-    assert geoids == [
+    with CensusGeocoder(settings_for(census, api_key="census-key")) as geocoder:
+        reply = geocoder.geocode(addresses)
+    assert [outcome.geoid for outcome in reply.outcomes] == [
         "36061011400",
         None,
         "36061019100",
         "36081085300",
         "36005012900",
         None,
-        None,
     ]
-    assert (stats.requested, stats.matched, stats.tie, stats.no_match) == (6, 4, 1, 1)
-    assert stats.skipped_empty == 1
-    assert [request.row_count for request in census.received] == [6]
+    assert [outcome.status.value for outcome in reply.outcomes] == [
+        "Match", "Tie", "Match", "Match", "Match", "No_Match",
+    ]  # fmt: skip
+    assert not reply.outcomes[3].match.exact  # found by its name alone
+    assert census.received[0].row_count == 6
     assert census.received[0].has_key
 
 
 def test_rows_are_split_into_batches_numbered_from_zero(census):
     addresses, expected = gazetteer_addresses(25)
-    geoids, stats = geocode(census, addresses, batch_size=10)
+    geoids, _ = geocode(census, addresses, batch_size=10)
     assert geoids == expected
-    assert stats.matched == 25
     assert [request.row_count for request in census.received] == [10, 10, 5]
     for request in census.received:
         assert request.row_ids == tuple(str(n) for n in range(request.row_count))
@@ -94,54 +101,84 @@ def test_a_jammed_address_is_reformatted_and_resent(census):
         Address("3600 Main St Apt 4, Queens NY 11354", "", "", ""),
         Address("500 W 42nd St", "New York", "NY", "10036"),
     ]
-    geoids, stats = geocode(census, addresses)
+    geoids, events = geocode(census, addresses)
     assert geoids == ["36081085300", "36061011400"]
-    assert (stats.no_match, stats.reformatted_resent, stats.matched_after_reformat) == (1, 1, 1)
-    assert stats.matched == 2
+    assert (events["reformatted_resent"], events["matched_after_reformat"]) == (1, 1)
     assert [request.row_count for request in census.received] == [2, 1]
 
 
 def test_503s_are_retried(census):
     census.faults.fail_next = 2
     addresses, expected = gazetteer_addresses(5)
-    geoids, stats = geocode(census, addresses)
+    geoids, events = geocode(census, addresses)
     assert geoids == expected
-    assert (stats.requests, stats.failed_requests) == (3, 2)
+    assert (events["requests"], events["failed_requests"]) == (3, 2)
 
 
 def test_random_failures_are_ridden_out(census):
     census.faults.fail_fraction = 0.3
     addresses, expected = gazetteer_addresses(100)
-    geoids, stats = geocode(census, addresses, batch_size=10, max_attempts=8)
+    geoids, events = geocode(census, addresses, batch_size=10, max_attempts=8)
     assert geoids == expected
-    assert stats.failed_requests > 0
+    assert events["failed_requests"] > 0
 
 
 def test_html_page_with_status_200_is_a_failed_request(census):
     census.faults.html_next = 1
     addresses, expected = gazetteer_addresses(5)
-    geoids, stats = geocode(census, addresses)
+    geoids, events = geocode(census, addresses)
     assert geoids == expected
-    assert (stats.requests, stats.failed_requests) == (2, 1)
+    assert (events["requests"], events["failed_requests"]) == (2, 1)
 
 
 def test_garbled_reply_is_retried_and_junk_lines_are_ignored(census):
     census.faults.garble_next = 1
     census.faults.junk_lines = 3
+    addresses, expected = gazetteer_addresses(6)
+    geoids, events = geocode(census, addresses)
+    assert geoids == expected
+    assert events["failed_requests"] == 1
+    assert events["ignored_reply_rows"] == 3
+
+
+def test_rows_missing_from_a_reply_are_asked_again_with_the_same_text(census):
+    census.faults.omit_next_rows = 8
+    addresses, expected = gazetteer_addresses(40)
+    geoids, events = geocode(census, addresses)
+    assert geoids == expected
+    assert events["reasked"] == 8
+    assert events["unanswered"] == 0
+    assert [request.row_count for request in census.received] == [40, 8]
+
+
+def test_a_row_never_answered_counts_as_unmatched_after_bounded_re_asks(census):
     census.faults.drop_rows = 1  # the last row sent is left out of every reply
     addresses, expected = gazetteer_addresses(6)
-    geoids, stats = geocode(census, addresses)
+    geoids, events = geocode(census, addresses, max_reasks=2, max_attempts=1)
     assert geoids == [*expected[:5], None]
-    assert (stats.failed_requests, stats.missing, stats.matched) == (1, 1, 5)
-    assert stats.ignored_reply_rows == 3
+    assert (events["reasked"], events["unanswered"]) == (1, 1)
+    # The first request, then the missing row twice more (a reply without rows is a
+    # failed request); a plain gazetteer line reformats to itself, so nothing more.
+    assert [request.row_count for request in census.received] == [6, 1, 1]
+
+
+def test_a_batch_that_fails_while_others_are_answered_is_asked_again(census):
+    addresses, expected = gazetteer_addresses(30)
+    with CensusGeocoder(settings_for(census, batch_size=10, max_attempts=1)) as geocoder:
+        geocoder.geocode(addresses[:1])  # the service has answered recently
+        census.faults.fail_next = 1  # one batch of 10 fails, below the split size
+        reply = geocoder.geocode(addresses)
+    assert [outcome.geoid for outcome in reply.outcomes] == expected
+    assert reply.events["failed_rows"] == 10
+    assert reply.events["reasked"] == 10
 
 
 def test_a_slow_batch_that_times_out_is_split(census):
     census.faults.delay_per_row_seconds = 0.008  # 120 rows take ~1s, 60 rows ~0.5s
     addresses, expected = gazetteer_addresses(120)
-    geoids, stats = geocode(census, addresses, batch_size=120, max_attempts=1, timeout_seconds=0.7)
+    geoids, events = geocode(census, addresses, batch_size=120, max_attempts=1, timeout_seconds=0.7)
     assert geoids == expected
-    assert stats.split_batches == 1
+    assert events["split_batches"] == 1
     assert [request.row_count for request in census.received][-2:] == [60, 60]
 
 
@@ -172,9 +209,9 @@ def test_batches_run_concurrently(census):
     census.faults.delay_seconds = 0.1
     addresses, expected = gazetteer_addresses(40)
     started = time.monotonic()
-    geoids, stats = geocode(census, addresses, batch_size=5, concurrency=4)
+    geoids, events = geocode(census, addresses, batch_size=5, concurrency=4)
     assert geoids == expected
-    assert stats.requests == 8
+    assert events["requests"] == 8
     assert census.max_in_flight > 1
     assert time.monotonic() - started < 8 * 0.1
 

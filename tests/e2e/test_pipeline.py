@@ -8,30 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import bcrypt
 import fastavro
-import pytest
 
-from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from patron_info_poller.obfuscation import obfuscate
-from patron_info_poller.state import PollerState
 from tests.e2e.sierra_rows import NYC_ADDRESS, NYC_GEOID, add_address, delete, insert_patron, touch
+from tests.e2e.state_objects import put_state, saved_state, state_document
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def pid(stack, record_id) -> str:
     return obfuscate(str(record_id), stack.salt.encode())
-
-
-def saved_state(stack) -> dict:
-    s3 = stack._clients["s3"]
-    body = s3.get_object(Bucket=S3_BUCKET, Key=S3_RESOURCE)
-    return json.loads(body["Body"].read())
-
-
-def put_state(stack, document: dict) -> None:
-    stack._clients["s3"].put_object(
-        Bucket=S3_BUCKET, Key=S3_RESOURCE, Body=json.dumps(document).encode()
-    )
 
 
 def test_new_patrons_become_records_with_hashes_geoids_and_state(poller, sierra, stack):
@@ -55,8 +41,10 @@ def test_new_patrons_become_records_with_hashes_geoids_and_state(poller, sierra,
     sent_ids = [i for request in stack.geocoder_app.received for i in request.row_ids]
     assert sorted(sent_ids, key=int) == [str(i) for i in range(10)]
     state = saved_state(stack)
-    assert state["creation_id"] == 1010
-    assert datetime.fromisoformat(state["creation_dt"]) == T0 + timedelta(minutes=9)
+    assert state.new.last_id == 1010
+    assert state.new.value == T0 + timedelta(minutes=9)
+    # The id rests sealed: no plaintext record id in the object.
+    assert "1010" not in json.dumps(state_document(stack))
     assert run.by_stream("updated").already_sent == 11
     assert run.by_stream("new").match_rate == 1.0
 
@@ -110,7 +98,7 @@ def test_mass_update_on_one_timestamp_neither_stalls_nor_repeats(poller, sierra,
 
     assert run.by_stream("updated").batches == 3
     assert sorted(r["patron_id"] for r in run.records) == sorted(pid(stack, i) for i in ids)
-    assert saved_state(stack)["update_id"] == ids[-1]
+    assert saved_state(stack).updated.last_id == ids[-1]
     assert poller.run(SIERRA_BATCH_SIZE="500").records == []
 
 
@@ -164,8 +152,8 @@ def test_rows_at_or_after_the_frozen_now_wait_for_the_next_run(poller, sierra):
     run = poller.run()
     assert [r["patron_id"] for r in run.records] == [pid(poller.stack, 1)]
     state = saved_state(poller.stack)
-    assert state["creation_id"] == 1
-    assert state["deletion_id"] is None
+    assert state.new.last_id == 1
+    assert state.deleted.last_id is None
 
 
 def test_commit_lag_holds_back_recent_rows(poller, sierra):
@@ -187,7 +175,7 @@ def test_old_poller_state_without_ids_is_read_inclusively(poller, sierra, stack)
     put_state(stack, old_state)
     run = poller.run()
     assert sorted(r["patron_id"] for r in run.records) == sorted(pid(stack, i) for i in (1, 2, 3))
-    assert PollerState.from_json(saved_state(stack)).new.last_id == 3
+    assert saved_state(stack).new.last_id == 3
 
 
 def test_one_address_per_patron_lowest_display_order_then_type(poller, sierra, stack):
@@ -226,11 +214,11 @@ def test_backfill_max_batches_and_ignore_kinesis(poller, sierra):
     run = poller.run(BACKFILL="True", MAX_BATCHES="2", SIERRA_BATCH_SIZE="3")
     assert [s.stream for s in run.summary.streams] == ["new"]
     assert len(run.records) == 6
-    state_before = saved_state(poller.stack)
+    state_before = state_document(poller.stack)
     quiet = poller.run(IGNORE_KINESIS="True")
     assert quiet.records == [] and quiet.summary.streams[0].sent == 3
     # A dry run reads the state but never moves it past what it did not deliver.
-    assert saved_state(poller.stack) == state_before
+    assert state_document(poller.stack) == state_before
 
 
 def test_ignore_cache_starts_from_the_starting_variables(poller, sierra, stack):
@@ -242,8 +230,7 @@ def test_ignore_cache_starts_from_the_starting_variables(poller, sierra, stack):
     # The updated stream starts where it is told: from 2020, patron 1 is an update.
     run = poller.run(IGNORE_CACHE="True", STARTING_CREATION_DT=start)
     assert sorted(r["patron_id"] for r in run.records) == sorted([pid(stack, 1), pid(stack, 2)])
-    with pytest.raises(Exception, match="NoSuchKey"):
-        saved_state(stack)
+    assert state_document(stack) is None
 
 
 def test_partition_keys_spread_records_across_shards(poller, sierra, stack):

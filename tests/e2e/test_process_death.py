@@ -6,7 +6,6 @@ Kinesis, and the runs that follow must deliver every change.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,11 +18,11 @@ import bcrypt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from embedded_stack.warehouse_loader import decode_records, shipped_schema
 from patron_info_poller.obfuscation import obfuscate
 from patron_info_poller.state import PollerState
+from tests.e2e import state_objects
 
 ROOT = Path(__file__).resolve().parents[2]
 # Cost 4 keeps many runs quick; the cost changes nothing about cursors and delivery.
@@ -44,12 +43,7 @@ def start_poller(stack, **overrides: str) -> subprocess.Popen:
 
 
 def saved_state(stack) -> PollerState | None:
-    s3 = stack._clients["s3"]
-    if s3.list_objects_v2(Bucket=S3_BUCKET).get("KeyCount", 0) == 0:
-        return None
-    return PollerState.from_json(
-        json.loads(s3.get_object(Bucket=S3_BUCKET, Key=S3_RESOURCE)["Body"].read())
-    )
+    return state_objects.saved_state(stack, FAST_SALT)
 
 
 def pid(record_id: int) -> str:

@@ -3,8 +3,8 @@ import io
 
 import pytest
 
-from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import ConfigurationError
+from patron_info_poller.geocoding.address import Address
 from patron_info_poller.geocoding.census import CensusSettings
 from patron_info_poller.geocoding.census_format import (
     build_batch_csv,

@@ -2,8 +2,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from patron_info_poller.geocoding.address import Address
 from patron_info_poller.errors import SkippedRow
+from patron_info_poller.geocoding.address import Address
 from patron_info_poller.records import (
     active_record,
     address_hash_input,

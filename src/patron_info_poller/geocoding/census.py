@@ -149,8 +149,7 @@ class CensusGeocoder:
         if pending:
             events["unanswered"] += len(pending)
             logger.warning(
-                "census geocoder never answered %d rows after %d re-asks; they count as "
-                "unmatched",
+                "census geocoder never answered %d rows after %d re-asks; they count as unmatched",
                 len(pending),
                 self._settings.max_reasks,
             )

@@ -86,9 +86,7 @@ class GeocoderChain:
                     tally.unmatched += 1
             pending = [index for index in pending if not outcomes[index].is_match]  # type: ignore[union-attr]
         geoids = [outcome.geoid if outcome is not None else None for outcome in outcomes]
-        return ChainResult(
-            geoids, tallies, requested, sum(geoid is not None for geoid in geoids)
-        )
+        return ChainResult(geoids, tallies, requested, sum(geoid is not None for geoid in geoids))
 
     def close(self) -> None:
         for provider in self.providers:
