@@ -1,11 +1,13 @@
 """Every service the poller talks to, started locally: Sierra and the warehouse (PostgreSQL),
-AWS (moto), the Census geocoder and the Platform schema endpoint."""
+AWS (moto), the Census geocoder, the Census Bureau's TIGER/Line downloads and the Platform
+schema endpoint."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,12 +31,15 @@ from .postgres import (
     table_identifier,
 )
 from .schema_service import SCHEMA_PATH, SchemaService
+from .tiger_county_files import NYC_COUNTIES, write_county_files
+from .tiger_downloads import TIGER_PATH, TigerDownloadsApp
 
 logger = logging.getLogger(__name__)
 
 S3_BUCKET = "patron-info-poller-state"
 S3_RESOURCE = "patron_info_poller_state.json"
 KINESIS_STREAM = "PatronInfo"
+TIGER_YEAR = 2024
 
 
 class EmbeddedStack:
@@ -52,6 +57,13 @@ class EmbeddedStack:
         self.moto = aws.MotoServer(self.workdir / "moto.log")
         self.geocoder_app = CensusGeocoderApp()
         self.schema_app = SchemaService()
+        # TIGER/Line county files of the gazetteer's streets, served the way the Bureau
+        # serves them: `tiger_source_url` stands for https://www2.census.gov/geo/tiger.
+        self.tiger_year = TIGER_YEAR
+        self.tiger_counties: tuple[str, ...] = NYC_COUNTIES
+        self.tiger_files_dir = self.workdir / "tiger"
+        self.tiger_app = TigerDownloadsApp(self.tiger_files_dir)
+        self.tiger_source_url = ""
         self.salt = bcrypt.gensalt(rounds=7).decode("ascii")
         self.sierra_password = secrets.token_urlsafe(18)
         self.warehouse_password = secrets.token_urlsafe(18)
@@ -78,8 +90,14 @@ class EmbeddedStack:
         try:
             self._running.callback(self._stop_backends)
             self.moto.launch()
-            self._start_databases()
-            self._start_aws()
+            # The county files are written while PostgreSQL and moto start up.
+            with ThreadPoolExecutor(1, thread_name_prefix="tiger-files") as pool:
+                county_files = pool.submit(
+                    write_county_files, self.tiger_files_dir, self.tiger_year
+                )
+                self._start_databases()
+                self._start_aws()
+                county_files.result()
             self._start_http_services()
         except BaseException:
             self.stop()
@@ -137,8 +155,10 @@ class EmbeddedStack:
 
     def reset(self) -> None:
         """Empties Sierra, the warehouse table and the S3 state, skips unread records and
-        brings the geocoder back to a healthy server with an empty request log."""
+        brings the geocoder and the TIGER downloads back to healthy servers with empty
+        request logs."""
         self.geocoder_app.reset()
+        self.tiger_app.reset()
         if self.aws_fault_proxy is not None:
             self.aws_fault_proxy.reset()
         with psycopg.connect(self.sierra_admin_conninfo, autocommit=True) as conn:
@@ -188,6 +208,8 @@ class EmbeddedStack:
         self.geocoder_url = geocoder.base_url + ADDRESSBATCH_PATH
         schema = self._running.enter_context(LocalHttpService(self.schema_app))
         self.schema_url = schema.base_url + SCHEMA_PATH
+        tiger = self._running.enter_context(LocalHttpService(self.tiger_app))
+        self.tiger_source_url = tiger.base_url + TIGER_PATH
         self.aws_fault_proxy = AwsFaultProxy(self.moto.url)
         self._running.callback(self.aws_fault_proxy.close)
         proxy = self._running.enter_context(LocalHttpService(self.aws_fault_proxy))

@@ -1,6 +1,11 @@
 """Patron addresses for the synthetic Sierra: mostly gazetteer streets spelled the way
 people write them, plus the trouble real data has (blank, jammed, foreign, unicode, long,
-PO boxes, addresses the geocoder cannot match or cannot tell apart)."""
+PO boxes, addresses the geocoder cannot match or cannot tell apart) and the traps a
+geocoder working from TIGER/Line files has to get right: Queens numbers ("35-10"),
+numbers with a letter or a half ("12A", "12-A", "12 1/2"), Fort and Saint spelled out or
+not, streets under their alternate names (Malcolm X Blvd for Lenox Ave), both sides of
+tract-boundary streets, a wrong ZIP with the right city, no ZIP, and one name (Broadway)
+in several boroughs."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import ClassVar, Generic, NamedTuple, TypeVar
 
-from .gazetteer import STREETS, GazetteerStreet
+from .gazetteer import STREETS, GazetteerStreet, streets_named
 
 FULL_WIDTH_DIGITS = {ord(digit): ord(digit) + 0xFEE0 for digit in "0123456789"}
 
@@ -45,8 +50,10 @@ class AddressMaker:
     """Patron addresses, mostly gazetteer streets spelled the way people write them."""
 
     KINDS = Weighted(
-        ("gazetteer", 68), ("partial", 6), ("empty", 3), ("unicode", 4), ("punctuation", 4),
+        ("gazetteer", 55), ("partial", 6), ("empty", 3), ("unicode", 4), ("punctuation", 4),
         ("jammed", 5), ("no_match", 4), ("tie", 2), ("long", 2), ("po_box", 2),
+        ("alphanumeric", 2), ("alternate_name", 2), ("fort_or_saint", 2), ("boundary", 3),
+        ("wrong_zip", 2), ("missing_zip", 2),
     )  # fmt: skip
     ADDR2 = Weighted[str | None]((None, 70), ("", 30))
     REGIONS = Weighted(("NY", 70), ("New York", 15), ("ny", 5), ("N.Y.", 5), (" NY ", 5))
@@ -67,6 +74,9 @@ class AddressMaker:
         "PKWY": ("Parkway", "Pkwy", "Pky"),
     }
     ORDINAL = re.compile(r"^(\d+)(ST|ND|RD|TH)$")
+    QUEENS_HYPHEN = 0.7  # of Queens numbers are written the Queens way: "35-10"
+    # How patrons add a letter or a half to a number ("{}" is the number as written).
+    NUMBER_SUFFIXES = ("{}A", "{}B", "{}-A", "{} 1/2", "{}C", "{}-D")
     UNITS = ("Apt {}", "Apt. {}", "#{}", "Unit {}", "APT {}", "Apartment {}", "Fl {}")
     INVENTED_STREETS = ("Maple Ln", "Orchard Ter", "Willow Ct", "Hemlock Dr", "Juniper Way")
     FOREIGN = (
@@ -80,15 +90,20 @@ class AddressMaker:
 
     def __init__(self, rng: random.Random):
         self.rng = rng
-        self.broadways = [s for s in STREETS if s.name == "BROADWAY"]
+        self.broadways = streets_named("BROADWAY")
+        self.with_alternates = [s for s in STREETS if s.alternate_names]
+        self.fort_and_saint = [s for s in STREETS if s.name.split()[0] in ("FT", "ST")]
+        self.boundaries = [s for s in STREETS if s.is_tract_boundary]
 
     def make(self) -> AddressParts:
         return getattr(self, f"_{self.KINDS.pick(self.rng)}")()
 
-    def _gazetteer(self, street: GazetteerStreet | None = None) -> AddressParts:
+    def _gazetteer(
+        self, street: GazetteerStreet | None = None, *, line: str | None = None
+    ) -> AddressParts:
         rng = self.rng
         street = street or rng.choice(STREETS)
-        line = self._line(street, rng.randint(street.low, street.high))
+        line = line or self._line(street, rng.randint(street.low, street.high))
         addr2 = self.ADDR2.pick(rng)
         placement = rng.random()
         if placement < 0.3:
@@ -195,23 +210,73 @@ class AddressMaker:
             form.format(rng.randint(1, 9999)), None, None, None, city, "NY", zip_code
         )
 
-    def _line(self, street: GazetteerStreet, number: int) -> str:
+    def _alphanumeric(self) -> AddressParts:
+        """A number with a letter or a half: the geocoder reads the number alone."""
+        street = self.rng.choice(STREETS)
+        number = self.rng.randint(street.low, street.high)
+        suffix = self.rng.choice(self.NUMBER_SUFFIXES)
+        return self._gazetteer(street, line=self._line(street, number, number_form=suffix))
+
+    def _alternate_name(self) -> AddressParts:
+        street = self.rng.choice(self.with_alternates)
+        number = self.rng.randint(street.low, street.high)
+        name = self.rng.choice(street.alternate_names)
+        return self._gazetteer(street, line=self._line(street, number, name=name))
+
+    def _fort_or_saint(self) -> AddressParts:
+        return self._gazetteer(self.rng.choice(self.fort_and_saint))
+
+    def _boundary(self) -> AddressParts:
+        """A tract-boundary street: odd and even numbers are in different tracts."""
+        return self._gazetteer(self.rng.choice(self.boundaries))
+
+    def _wrong_zip(self) -> AddressParts:
+        """The right city with another street's ZIP from the same borough."""
+        street = self.rng.choice(STREETS)
+        wrong = sorted(
+            {s.zip_code for s in STREETS if s.borough == street.borough} - {street.zip_code}
+        )
+        return self._gazetteer(street)._replace(
+            city=self._cased(street.city), postal_code=self._postal_code(self.rng.choice(wrong))
+        )
+
+    def _missing_zip(self) -> AddressParts:
+        street = self.rng.choice(STREETS)
+        return self._gazetteer(street)._replace(
+            city=self._cased(street.city), postal_code=self.rng.choice(("", None, " "))
+        )
+
+    def _line(
+        self,
+        street: GazetteerStreet,
+        number: int,
+        *,
+        name: str | None = None,
+        number_form: str = "{}",
+    ) -> str:
         words = []
-        tokens = street.name.split()
+        tokens = (name or street.name).split()
         for i, token in enumerate(tokens):
             last = i == len(tokens) - 1
             if i == 0 and not last and token in self.DIRECTIONS:
                 words.append(self.rng.choice(self.DIRECTIONS[token]))
             elif i == 0 and not last and token == "ST":
                 words.append(self.rng.choice(("Saint", "St.", "St")))
+            elif i == 0 and not last and token == "FT":
+                words.append(self.rng.choice(("Fort", "Ft.", "Ft")))
             elif last and i > 0 and token in self.SUFFIXES:
                 words.append(self.rng.choice(self.SUFFIXES[token]))
             elif ordinal := self.ORDINAL.match(token):
                 suffix = ordinal[2].lower() if self.rng.random() < 0.85 else ""
                 words.append(ordinal[1] + suffix)
+            elif i > 0 and token in ("OF", "THE"):
+                words.append(token.lower())
             else:
                 words.append(token.capitalize())
-        return self._cased(f"{number} {' '.join(words)}")
+        written = str(number)
+        if street.borough == "Queens" and number >= 1000 and self.rng.random() < self.QUEENS_HYPHEN:
+            written = f"{number // 100}-{number % 100:02d}"
+        return self._cased(f"{number_form.format(written)} {' '.join(words)}")
 
     def _city(self, street: GazetteerStreet) -> str:
         draw = self.rng.random()

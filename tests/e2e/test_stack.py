@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import socket
+import zipfile
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -159,6 +161,40 @@ def test_geocoder_answers_at_the_configured_url(env: dict[str, str]) -> None:
 
     assert response.status_code == 200
     assert response.text.startswith('"7",')
+
+
+def test_tiger_county_files_are_served_as_the_bureau_serves_them(stack: EmbeddedStack) -> None:
+    assert (stack.tiger_year, stack.tiger_counties) == (
+        2024,
+        ("36005", "36047", "36061", "36081", "36085"),
+    )
+    assert stack.tiger_source_url.startswith("http://127.0.0.1:")
+    assert stack.tiger_source_url.endswith("/geo/tiger")
+    for county in stack.tiger_counties:
+        for layer in ("ADDRFEAT", "FACES"):
+            name = f"tl_2024_{county}_{layer.lower()}.zip"
+            assert (stack.tiger_files_dir / "TIGER2024" / layer / name).is_file()
+    path = "TIGER2024/FACES/tl_2024_36081_faces.zip"
+    url = f"{stack.tiger_source_url}/{path}"
+    whole = (stack.tiger_files_dir / path).read_bytes()
+
+    with httpx.Client() as client:
+        assert client.get(url).content == whole
+        stack.tiger_app.faults.missing.add("tl_2024_36081_faces.zip")
+        assert client.get(url).status_code == 404
+        stack.tiger_app.faults.missing.clear()
+        stack.tiger_app.faults.truncate_next = 1
+        cut = client.get(url)
+        assert (cut.status_code, cut.content) == (200, whole[: len(whole) // 2])
+        with pytest.raises(zipfile.BadZipFile):
+            zipfile.ZipFile(io.BytesIO(cut.content))
+        assert client.get(url).content == whole
+    assert stack.tiger_app.requested_paths == [f"/geo/tiger/{path}"] * 4
+
+    stack.tiger_app.faults.fail_next = 5
+    stack.reset()
+    assert stack.tiger_app.received == []
+    assert httpx.get(url).status_code == 200
 
 
 def test_reset_empties_sources_state_and_stream(

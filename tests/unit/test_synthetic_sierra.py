@@ -14,6 +14,7 @@ from embedded_stack.synthetic_sierra import (
     SyntheticSierra,
     Weighted,
 )
+from tests.unit.local_census import geocode
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 END = datetime(2024, 6, 1, tzinfo=UTC)
@@ -172,3 +173,59 @@ def test_weighted_never_picks_a_zero_weight_value():
 def test_times_must_be_timezone_aware():
     with pytest.raises(ValueError, match="timezone-aware"):
         SyntheticSierra().generate(1, start=datetime(2024, 1, 1), end=END)
+
+
+@pytest.fixture(scope="module")
+def geocoded(rows):
+    """Each address with a street line, and the local Census geocoder's answer to it."""
+    addresses = [a for a in rows.addresses if not blank(a.addr1)]
+    asked = [
+        ((a.addr1 or "").replace("\n", " "), a.city or "", a.region or "", a.postal_code or "")
+        for a in addresses
+    ]
+    return list(zip(addresses, geocode(*asked), strict=True))
+
+
+def test_addresses_carry_the_traps_of_tiger_geocoding(rows, geocoded):
+    lines = [a.addr1 for a in rows.addresses if a.addr1]
+    queens = [line for line in lines if re.match(r"\d{2,3}-\d{2}\b", line)]
+    assert len(queens) > 50, "Queens numbers written 35-10"
+    alphanumeric = [line for line in lines if re.match(r"\d+(-\d+)?(-?[A-Da-d]| 1/2) ", line)]
+    assert len(alphanumeric) > 20, "house numbers like 12A, 12-A, 12 1/2"
+    assert any(re.match(r"\d{2,3}-\d{2}-?[A-Da-d] ", line) for line in lines), "35-10A"
+    spellings = Counter(
+        match.group(0).lower().rstrip(".")
+        for line in lines
+        if (match := re.search(r"\b(Fort|Ft\.?|Saint|St\.?)(?= (Washington|Nicholas))", line, re.I))
+    )
+    assert {"fort", "ft", "saint", "st"} <= set(spellings), spellings
+    for alternate in ("malcolm x", "avenue of the americas", "8th ave"):
+        assert any(alternate in line.lower() for line in lines), alternate
+
+    matched = [(a, answer) for a, answer in geocoded if answer.status == "Match"]
+    # Both sides of each tract-boundary street, in their two tracts.
+    for boundary in (s for s in STREETS if s.is_tract_boundary):
+        sides = {
+            int(answer.matched_address.split()[0]) % 2: answer.geoid
+            for _, answer in matched
+            if boundary.name in answer.matched_address and answer.geoid[2:5] == boundary.county_fips
+        }
+        assert set(sides) == {0, 1} and sides[0] != sides[1], boundary.name
+    # A wrong ZIP with the right city, and no ZIP at all, still match exactly.
+    city_of = {s.zip_code: s.city for s in STREETS}
+    wrong_zip = [
+        a
+        for a, answer in matched
+        if (zip5 := (a.postal_code or "").strip()[:5]) in city_of
+        and zip5 != answer.matched_address[-5:]
+        and (a.city or "").lower() == city_of[answer.matched_address[-5:]].lower()
+    ]
+    assert len(wrong_zip) > 20
+    no_zip = [a for a, answer in matched if blank(a.postal_code) and answer.exactness == "Exact"]
+    assert len(no_zip) > 20
+    # One name in several boroughs: found in each with a city or ZIP, a Tie without.
+    broadway_counties = {
+        answer.geoid[2:5] for _, answer in matched if "BROADWAY" in answer.matched_address
+    }
+    assert broadway_counties == {"061", "047", "081"}
+    assert any(answer.status == "Tie" for _, answer in geocoded)
