@@ -62,6 +62,8 @@ class Faults:
     # left out: the real service drops rows under load, and a row asked again is answered.
     omit_next_rows: int = 0
     rows_omitted: int = 0  # how many rows omit_next_rows has left out so far
+    # While set to an unset Event, every request waits for it: a test holds runs mid-way.
+    hold: threading.Event | None = None
     junk_lines: int = 0  # nonsense lines mixed into every reply
 
 
@@ -112,6 +114,9 @@ class CensusGeocoderApp:
         rows = _read_rows(upload.read()) if upload else []
         response = self._answer(request, upload is not None, rows)
         time.sleep(self.faults.delay_seconds + self.faults.delay_per_row_seconds * len(rows))
+        hold = self.faults.hold
+        if hold is not None:
+            hold.wait(timeout=120)
         with self._lock:
             self.received.append(
                 ReceivedRequest(

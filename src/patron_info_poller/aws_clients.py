@@ -20,7 +20,10 @@ _BOTOCORE_CONFIG = BotocoreConfig(
 )
 
 
-def aws_client(config: PollerConfig, service: str) -> Any:
+def aws_client(
+    config: PollerConfig, service: str, botocore_config: BotocoreConfig | None = None
+) -> Any:
+    """A client of `service`; `botocore_config` overrides the timeouts and retries."""
     secret = config.aws_secret_access_key
     token = config.aws_session_token
     session = boto3.session.Session(
@@ -30,7 +33,9 @@ def aws_client(config: PollerConfig, service: str) -> Any:
         region_name=config.aws_region,
     )
     return session.client(
-        service, endpoint_url=config.endpoint_url(service), config=_BOTOCORE_CONFIG
+        service,
+        endpoint_url=config.endpoint_url(service),
+        config=botocore_config or _BOTOCORE_CONFIG,
     )
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -103,6 +103,10 @@ class PollerConfig(BaseModel):
     s3_bucket: str | None = Field(None, alias="S3_BUCKET")
     s3_resource: str | None = Field(None, alias="S3_RESOURCE")
 
+    # The run lock expires this long after its last renewal (renewed every third of it),
+    # so a run killed without cleanup blocks the next ones for at most this long.
+    run_lock_ttl_seconds: float = Field(300.0, alias="RUN_LOCK_TTL_SECONDS", ge=1)
+
     sierra_batch_size: int = Field(alias="SIERRA_BATCH_SIZE", ge=1)
     active_patron_batch_size: int | None = Field(None, alias="ACTIVE_PATRON_BATCH_SIZE", ge=1)
     deleted_patron_batch_size: int | None = Field(None, alias="DELETED_PATRON_BATCH_SIZE", ge=1)
@@ -110,6 +114,12 @@ class PollerConfig(BaseModel):
     # Batches between reading and sending at once: stages overlap so the cores hash while
     # the geocoder answers. 1 runs the stages one after another.
     batches_in_flight: int = Field(3, alias="BATCHES_IN_FLIGHT", ge=1, le=16)
+
+    # Where a run's metrics go: none, emf (CloudWatch Embedded Metric Format on stdout) or
+    # pushgateway (PUSHGATEWAY_URL). Loop mode also serves /metrics on METRICS_PORT.
+    metrics: Literal["none", "emf", "pushgateway"] = Field("none", alias="METRICS")
+    pushgateway_url: str | None = Field(None, alias="PUSHGATEWAY_URL", pattern=r"^https?://")
+    metrics_port: int | None = Field(None, alias="METRICS_PORT", gt=0, lt=65536)
 
     log_level: str = Field("warning", alias="LOG_LEVEL")
     max_batches: int | None = Field(None, alias="MAX_BATCHES", ge=1)
@@ -122,6 +132,11 @@ class PollerConfig(BaseModel):
         datetime.fromisoformat("2020-01-01 00:00:00-05:00"), alias="STARTING_UPDATE_DT"
     )
     starting_deletion_date: date = Field(date(2020, 1, 1), alias="STARTING_DELETION_DATE")
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _lower_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -201,6 +216,8 @@ class PollerConfig(BaseModel):
             needed.append("TIGER_INDEX")
         if needed:
             problems.append(f"GEOCODER={','.join(self.geocoder)} needs {', '.join(needed)}")
+        if self.metrics == "pushgateway" and not self.pushgateway_url:
+            problems.append("METRICS=pushgateway needs PUSHGATEWAY_URL")
         if self.geocoder_max_concurrency < self.geocoder_concurrency:
             problems.append("GEOCODER_MAX_CONCURRENCY must be at least GEOCODER_CONCURRENCY")
         if problems:
@@ -236,7 +253,7 @@ def load_config(
     `kms_decrypt(variables, ciphertext)` decrypts one value; the default uses boto3 KMS
     with the region, endpoint and credentials found in `variables`.
     """
-    plaintext, encrypted = _read_config_file(config_dir, environment) if environment else ({}, {})
+    plaintext, encrypted = read_config_file(config_dir, environment) if environment else ({}, {})
     overrides = {name: value for name, value in environ.items() if name in VARIABLE_NAMES}
     variables = {**plaintext, **overrides}
     pending = {name: value for name, value in encrypted.items() if name not in overrides}
@@ -250,7 +267,7 @@ def load_config(
         raise ConfigurationError(_describe(exc)) from None
 
 
-def _read_config_file(config_dir: Path, environment: str) -> tuple[dict[str, str], dict[str, str]]:
+def read_config_file(config_dir: Path, environment: str) -> tuple[dict[str, str], dict[str, str]]:
     if not re.fullmatch(r"[\w.-]+", environment):
         raise ConfigurationError(f"ENVIRONMENT={environment!r} is not a config file name")
     path = config_dir / f"{environment}.yaml"

@@ -9,7 +9,7 @@ old poller) means "from this value, inclusive".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeAlias
 
 CursorValue: TypeAlias = datetime | date
@@ -62,3 +62,16 @@ class RunBounds:
         upper = sierra_now - commit_lag
         # deletion_date_gmt is a date: only days that are over are complete.
         return cls(upper, upper.astimezone(UTC).date())
+
+    def capped_at(self, until: datetime) -> RunBounds:
+        """These bounds, ending earlier if `until` is earlier (a replay's window)."""
+        return RunBounds(
+            min(self.timestamp_upper, until),
+            min(self.deletion_date_upper, until.astimezone(UTC).date()),
+        )
+
+    def upper_instant(self, is_date: bool) -> datetime:
+        """The bound as an instant: a date bound is its midnight, UTC."""
+        if is_date:
+            return datetime.combine(self.deletion_date_upper, time(), UTC)
+        return self.timestamp_upper

@@ -20,7 +20,7 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .avro_codec import PatronInfoEncoder
@@ -31,9 +31,9 @@ from .geocoding.chain import ChainResult, ProviderTally
 from .obfuscation import Obfuscator
 from .records import Record, active_record, address_hash_input, deleted_record
 from .sierra import PatronRow
-from .sinks.kinesis import KinesisEntry
+from .sinks import EncodedRecord, RecordSink
 from .state import PollerState, StateStore
-from .streams import DELETED, NEW, UPDATED, StreamSpec
+from .streams import ALL_STREAMS, DELETED, NEW, UPDATED, StreamSpec
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ class WarehouseLookup(Protocol):
     def by_patron_id(self, patron_ids: Sequence[str]) -> dict[str, Record]: ...
 
 
-class RecordSink(Protocol):
-    def send(self, entries: Sequence[KinesisEntry]) -> int: ...
-
-
 @dataclass
 class StreamSummary:
     """Counts of one stream in one run. Each field is written by one stage only."""
@@ -69,6 +65,7 @@ class StreamSummary:
     geocode_matched: int = 0
     geocoding: dict[str, ProviderTally] = field(default_factory=dict)  # by provider
     reused_from_warehouse: int = 0
+    records_retried: int = 0  # resent by the sink after a partial failure
     skipped: Counter[str] = field(default_factory=Counter)
     started: float | None = None  # time.monotonic() when its first batch was read
     finished: float | None = None  # when its last batch was sent
@@ -102,6 +99,8 @@ class RunSummary:
     streams: list[StreamSummary]
     elapsed_seconds: float = 0.0
     hashes_computed: int = 0
+    # Per stream, the frozen bound up to which this run or an earlier one drained it.
+    caught_up_as_of: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,9 @@ class RunOptions:
     commit_lag: timedelta
     initial_state: PollerState
     max_batches: int | None = None
-    backfill: bool = False
+    streams: tuple[StreamSpec, ...] = ALL_STREAMS  # BACKFILL: the new stream only
+    # A replay's end: rows at or after it wait, as rows after the frozen now always do.
+    until: datetime | None = None
     send: bool = True
     # False when records are not sent (IGNORE_KINESIS) but the state lives in S3: a dry
     # run must not move the real cursor past changes it never delivered.
@@ -142,6 +143,8 @@ class _Batch:
     summary: StreamSummary
     rows: list[PatronRow]  # the patrons to send: not already sent by this run
     cursor: Cursor = field(repr=False)  # where the stream's cursor stands once sent
+    # Set on a stream's last batch when the stream was drained up to the frozen bound.
+    caught_up_as_of: datetime | None = None
 
 
 @dataclass
@@ -197,13 +200,16 @@ class Pipeline:
             )
             state = self._options.initial_state
         bounds = RunBounds.from_sierra_clock(self._source.frozen_now(), self._options.commit_lag)
-        streams = (NEW,) if self._options.backfill else (NEW, UPDATED, DELETED)
+        if self._options.until is not None:
+            bounds = bounds.capped_at(self._options.until)
+        streams = self._options.streams
         summary = RunSummary([StreamSummary(stream.name) for stream in streams])
         batches = self._read(state, bounds, dict(zip(streams, summary.streams, strict=True)))
         if self._options.batches_in_flight <= 1:
-            self._run_in_order(batches, state)
+            state = self._run_in_order(batches, state)
         else:
-            self._run_overlapped(batches, state)
+            state = self._run_overlapped(batches, state)
+        summary.caught_up_as_of = dict(state.caught_up_as_of)
         summary.elapsed_seconds = time.monotonic() - started
         summary.hashes_computed = self._obfuscator.hashes_computed
         for stream_summary in summary.streams:
@@ -239,11 +245,13 @@ class Pipeline:
             pending: list[PatronRow] = []
             sent_up_to = start  # the cursor of the last batch handed on
             folded_pages = 0
+            drained = False  # read up to the frozen bound, not stopped by MAX_BATCHES
             while self._options.max_batches is None or summary.batches < self._options.max_batches:
                 if self._shutdown.is_set():
                     return
                 rows = self._source.fetch_batch(stream, cursor, bounds, limit)
                 if not rows:
+                    drained = True
                     break
                 summary.batches += 1
                 summary.read += len(rows)
@@ -262,9 +270,12 @@ class Pipeline:
                     yield _Batch(stream, summary, pending, cursor)
                     pending, sent_up_to, folded_pages = [], cursor, 0
                 if len(rows) < limit:
+                    drained = True
                     break
-            if pending or cursor != sent_up_to:
-                yield _Batch(stream, summary, pending, cursor)
+            if pending or cursor != sent_up_to or drained:
+                # A drained stream's last batch (empty if need be) records how fresh it is.
+                caught_up = bounds.upper_instant(stream.cursor_is_date) if drained else None
+                yield _Batch(stream, summary, pending, cursor, caught_up)
             if summary.batches == 0:
                 summary.finished = time.monotonic()
             if stream is NEW:
@@ -347,11 +358,15 @@ class Pipeline:
                     self._count_skip(summary, skip, patron_id)
                     continue
                 records.append(record)
-            entries = [KinesisEntry(r["patron_id"], self._encoder.encode(r)) for r in records]
+            entries = [EncodedRecord(r["patron_id"], self._encoder.encode(r)) for r in records]
             if self._options.send and entries:
+                retried_before = self._sink.records_retried
                 self._sink.send(entries)
+                summary.records_retried += self._sink.records_retried - retried_before
             summary.sent += len(entries)
             state = state.with_cursor(batch.stream, batch.cursor)
+            if batch.caught_up_as_of is not None:
+                state = state.with_caught_up(batch.stream, batch.caught_up_as_of)
             if self._options.save_state:
                 self._state_store.save(state)
         summary.finished = time.monotonic()

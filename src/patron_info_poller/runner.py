@@ -1,126 +1,110 @@
-"""Builds the real parts from the configuration and runs the pipeline once."""
+"""Runs the pipeline on parts built from the configuration (parts.py): one run of every
+stream from the live state, or a replay of one stream's window that never touches it."""
 
 from __future__ import annotations
 
 from contextlib import ExitStack
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-import httpx
-
-from .avro_codec import PatronInfoEncoder, fetch_schema
-from .aws_clients import aws_client
+from . import parts
+from .avro_codec import PatronInfoEncoder
 from .config import PollerConfig
-from .database import DatabaseSettings
-from .geocoding.census import CensusGeocoder, CensusSettings
-from .geocoding.chain import GeocoderChain
-from .geocoding.provider import GeocodingProvider
+from .cursor import Cursor
 from .obfuscation import Obfuscator
 from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary, ShutdownRequest
-from .sealed_ids import IdSealer
 from .sierra import SierraSource
-from .sinks.kinesis import KinesisSink
-from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
-from .warehouse import Warehouse, warehouse_connection_options
+from .sinks import RecordSink
+from .sinks.spec import KINESIS, SinkSpec, open_file_sink
+from .state import MemoryStateStore, StateStore
+from .streams import ALL_STREAMS, NEW, StreamSpec
+from .warehouse import Warehouse
 
 
-def census_settings(config: PollerConfig) -> CensusSettings:
-    key = config.geocoder_api_key
-    assert config.geocoder_api_base_url  # the configuration requires it with census
-    return CensusSettings(
-        url=config.geocoder_api_base_url,
-        benchmark=config.geocoder_api_benchmark or "",
-        vintage=config.geocoder_api_vintage or "",
-        api_key=key.get_secret_value() if key else None,
-        batch_size=config.geocoder_batch_size,
-        concurrency=config.geocoder_concurrency,
-        timeout_seconds=config.geocoder_timeout_seconds,
-        max_attempts=config.geocoder_max_attempts,
-        backoff_seconds=config.geocoder_retry_backoff_seconds,
-        max_reasks=config.geocoder_max_reasks,
-    )
-
-
-def geocoding_provider(config: PollerConfig, name: str) -> GeocodingProvider:
-    if name == "census":
-        return CensusGeocoder(census_settings(config))
-    raise AssertionError(f"unknown geocoding provider {name}")  # the configuration checks
-
-
-def geocoder_chain(config: PollerConfig) -> GeocoderChain:
-    providers: list[GeocodingProvider] = []
-    try:
-        for name in config.geocoder:
-            providers.append(geocoding_provider(config, name))
-    except BaseException:
-        for provider in providers:
-            provider.close()
-        raise
-    return GeocoderChain(providers)
-
-
-def initial_state(config: PollerConfig) -> PollerState:
-    return PollerState.starting_at(
-        config.starting_creation_dt, config.starting_update_dt, config.starting_deletion_date
-    )
-
-
-def state_store(config: PollerConfig) -> StateStore:
-    if config.ignore_cache:
-        return MemoryStateStore(initial_state(config))
-    assert config.s3_bucket and config.s3_resource  # enforced by the configuration
-    return S3StateStore(
-        aws_client(config, "s3"),
-        config.s3_bucket,
-        config.s3_resource,
-        IdSealer(config.bcrypt_salt.get_secret_value()),
+def run_options(config: PollerConfig) -> RunOptions:
+    return RunOptions(
+        active_batch_size=config.active_batch_size,
+        deleted_batch_size=config.deleted_batch_size,
+        commit_lag=timedelta(seconds=config.sierra_commit_lag_seconds),
+        initial_state=parts.initial_state(config),
+        max_batches=config.max_batches,
+        streams=(NEW,) if config.backfill else ALL_STREAMS,
+        send=not config.ignore_kinesis,
+        save_state=config.ignore_cache or not config.ignore_kinesis,
+        batches_in_flight=config.batches_in_flight,
+        geocoder_concurrency=config.geocoder_concurrency,
+        geocoder_max_concurrency=config.geocoder_max_concurrency,
     )
 
 
 def run_once(
     config: PollerConfig,
     *,
+    sink: SinkSpec = KINESIS,
     on_batch: ProgressCallback | None = None,
     store: StateStore | None = None,
     shutdown: ShutdownRequest | None = None,
 ) -> RunSummary:
+    """Every stream from the live state. A file sink is a dry run: it reads the state and
+    never moves it, since the records it wrote never reached the warehouse."""
+    options = run_options(config)
+    if sink.is_file:
+        options = replace(options, save_state=False)
+    return _run(config, options, store or parts.state_store(config), sink, on_batch, shutdown)
+
+
+def replay(
+    config: PollerConfig,
+    *,
+    stream: StreamSpec,
+    since: datetime,
+    until: datetime,
+    sink: SinkSpec = KINESIS,
+    on_batch: ProgressCallback | None = None,
+    shutdown: ShutdownRequest | None = None,
+) -> RunSummary:
+    """One stream's changes in [since, until) sent again; the live state is never read or
+    written (the replay keeps its own cursor in memory)."""
+    start = Cursor(since.date() if stream.cursor_is_date else since)
+    options = replace(
+        run_options(config),
+        initial_state=parts.initial_state(config).with_cursor(stream, start),
+        streams=(stream,),
+        until=until,
+        max_batches=None,
+        send=True,
+        save_state=True,  # into the memory store only
+    )
+    store = MemoryStateStore(options.initial_state)
+    return _run(config, options, store, sink, on_batch, shutdown, lock_purpose="replay")
+
+
+def _run(
+    config: PollerConfig,
+    options: RunOptions,
+    store: StateStore,
+    sink_spec: SinkSpec,
+    on_batch: ProgressCallback | None,
+    shutdown: ShutdownRequest | None,
+    lock_purpose: str = "run",
+) -> RunSummary:
     with ExitStack() as resources:
-        with httpx.Client(timeout=30.0) as http:
-            schema = fetch_schema(config.patron_info_schema_url, http)
-        source = SierraSource(
-            DatabaseSettings(
-                name="Sierra",
-                host=config.sierra_db_host,
-                port=config.sierra_db_port,
-                dbname=config.sierra_db_name,
-                user=config.sierra_db_user,
-                password=config.sierra_db_password.get_secret_value(),
-            )
-        )
+        # One run at a time: whatever sends to Kinesis or writes the live state takes the
+        # lock; a second one stops here (exit 5) having done nothing. Dry runs do not.
+        writes_state = options.save_state and not isinstance(store, MemoryStateStore)
+        sends_to_stream = options.send and not sink_spec.is_file
+        if not config.ignore_cache and (writes_state or sends_to_stream):
+            resources.enter_context(parts.run_lock(config, lock_purpose))
+        schema = parts.schema(config)
+        source = SierraSource(parts.sierra_settings(config))
         resources.callback(source.close)
-        warehouse = Warehouse(
-            DatabaseSettings(
-                name="warehouse",
-                host=config.redshift_db_host,
-                port=config.redshift_db_port,
-                dbname=config.redshift_db_name,
-                user=config.redshift_db_user,
-                password=config.redshift_db_password.get_secret_value(),
-                sslmode=config.redshift_db_sslmode,
-                options=warehouse_connection_options(),
-            ),
-            config.redshift_table,
-        )
+        warehouse = Warehouse(parts.warehouse_settings(config), config.redshift_table)
         resources.callback(warehouse.close)
-        geocoder = geocoder_chain(config)
-        resources.callback(geocoder.close)
+        geocoder = parts.geocoder_chain(config, resources)
         obfuscator = Obfuscator(config.bcrypt_salt.get_secret_value())
         resources.callback(obfuscator.close)
-        sink = KinesisSink(
-            aws_client(config, "kinesis"),
-            config.kinesis_stream_arn,
-            batch_size=config.kinesis_batch_size,
-            max_attempts=config.kinesis_max_attempts,
-            backoff_seconds=config.kinesis_retry_backoff_seconds,
+        sink: RecordSink = (
+            open_file_sink(sink_spec, schema) if sink_spec.is_file else parts.kinesis_sink(config)
         )
         pipeline = Pipeline(
             source=source,
@@ -129,20 +113,15 @@ def run_once(
             obfuscator=obfuscator,
             encoder=PatronInfoEncoder(schema),
             sink=sink,
-            state_store=store or state_store(config),
-            options=RunOptions(
-                active_batch_size=config.active_batch_size,
-                deleted_batch_size=config.deleted_batch_size,
-                commit_lag=timedelta(seconds=config.sierra_commit_lag_seconds),
-                initial_state=initial_state(config),
-                max_batches=config.max_batches,
-                backfill=config.backfill,
-                send=not config.ignore_kinesis,
-                save_state=config.ignore_cache or not config.ignore_kinesis,
-                batches_in_flight=config.batches_in_flight,
-                geocoder_concurrency=config.geocoder_concurrency,
-            ),
+            state_store=store,
+            options=options,
             on_batch=on_batch,
             shutdown=shutdown,
         )
-        return pipeline.run()
+        try:
+            summary = pipeline.run()
+        except BaseException:
+            sink.abort()  # a file sink keeps nothing of a failed run
+            raise
+        sink.close()
+        return summary

@@ -32,7 +32,7 @@ class PatronRow:
 # One address per patron: the lowest display_order, then the lowest address type id.
 # Timestamps Python cannot hold ('infinity', BC, past year 9999: hand-edited records)
 # read as NULL, or one such row would stop every run at its batch.
-_BATCH_QUERY = """
+BATCH_QUERY = """
 SELECT rm.id, rm.{column} AS cursor_value,
        CASE WHEN rm.creation_date_gmt BETWEEN '0001-01-02' AND '9999-12-30'
            THEN rm.creation_date_gmt END AS creation_date_gmt,
@@ -73,7 +73,7 @@ class SierraSource:
     def fetch_batch(
         self, stream: StreamSpec, after: Cursor, bounds: RunBounds, limit: int
     ) -> list[PatronRow]:
-        query = sql.SQL(_BATCH_QUERY).format(
+        query = sql.SQL(BATCH_QUERY).format(
             column=sql.Identifier(stream.cursor_column),
             deleted=sql.SQL("NOT NULL" if stream.takes_deleted else "NULL"),
         )

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code, http_status
 from .cursor import Cursor
 from .errors import RetriesExhaustedError, StateConflictError, StateError
 from .sealed_ids import IdSealer, UnsealableId, is_sealed
@@ -173,8 +174,9 @@ class S3StateStore:
 
     def load(self) -> PollerState | None:
         body = self.read_bytes()
-        if body is None:
-            return None
+        return None if body is None else self.parse(body)
+
+    def parse(self, body: bytes) -> PollerState:
         try:
             document = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -187,15 +189,15 @@ class S3StateStore:
             response = self._s3.get_object(Bucket=self._bucket, Key=self._key)
             body = response["Body"].read()
         except ClientError as exc:
-            if _error_code(exc) in ("NoSuchKey", "404"):
+            if error_code(exc) in NOT_FOUND_CODES:
                 self._etag = None
                 return None
-            if _http_status(exc) >= 500:
+            if http_status(exc) >= 500:
                 raise RetriesExhaustedError(
-                    f"S3 kept failing to read the state at {self.location}: {_error_code(exc)}"
+                    f"S3 kept failing to read the state at {self.location}: {error_code(exc)}"
                 ) from exc
             raise StateError(
-                f"cannot read the state at {self.location}: {_error_code(exc)}"
+                f"cannot read the state at {self.location}: {error_code(exc)}"
             ) from exc
         except BotoCoreError as exc:
             # botocore has already retried; S3 is unreachable, the state is not at fault.
@@ -219,7 +221,7 @@ class S3StateStore:
         except (ClientError, BotoCoreError) as exc:
             raise RetriesExhaustedError(
                 f"could not keep the previous state at s3://{self._bucket}/{key} "
-                f"({_error_code(exc)}); nothing was changed"
+                f"({error_code(exc)}); nothing was changed"
             ) from exc
         return f"s3://{self._bucket}/{key}"
 
@@ -234,7 +236,7 @@ class S3StateStore:
                 **condition,
             )
         except ClientError as exc:
-            if _error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict"):
+            if error_code(exc) in CONDITION_FAILED_CODES:
                 raise StateConflictError(
                     f"the state at {self.location} was changed by another writer since this "
                     "run read it; nothing was overwritten (was another run or `state set` "
@@ -242,7 +244,7 @@ class S3StateStore:
                 ) from exc
             raise RetriesExhaustedError(
                 f"could not write the state to {self.location} after a sent batch "
-                f"({_error_code(exc)}); the next run resends that batch"
+                f"({error_code(exc)}); the next run resends that batch"
             ) from exc
         except BotoCoreError as exc:
             raise RetriesExhaustedError(
@@ -250,13 +252,3 @@ class S3StateStore:
                 f"({type(exc).__name__}); the next run resends that batch"
             ) from exc
         return response["ETag"]
-
-
-def _error_code(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "ClientError")
-    return type(exc).__name__
-
-
-def _http_status(exc: ClientError) -> int:
-    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)

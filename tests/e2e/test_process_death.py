@@ -6,6 +6,7 @@ Kinesis, and the runs that follow must deliver every change.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import bcrypt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from embedded_stack.warehouse_loader import decode_records, shipped_schema
 from patron_info_poller.obfuscation import obfuscate
@@ -28,11 +30,20 @@ ROOT = Path(__file__).resolve().parents[2]
 # Cost 4 keeps many runs quick; the cost changes nothing about cursors and delivery.
 FAST_SALT = bcrypt.gensalt(rounds=4).decode()
 SCHEMA = shipped_schema()
+LOCK_TTL_SECONDS = 1.0
 
 
 def start_poller(stack, **overrides: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(stack.poller_environment(BCRYPT_SALT=FAST_SALT, LOG_LEVEL="warning", **overrides))
+    env.update(
+        stack.poller_environment(
+            BCRYPT_SALT=FAST_SALT,
+            LOG_LEVEL="warning",
+            # A killed run leaves its lock behind; the next run takes it over once expired.
+            RUN_LOCK_TTL_SECONDS=str(LOCK_TTL_SECONDS),
+            **overrides,
+        )
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "patron_info_poller", "--config-dir", str(ROOT / "config")],
         env=env,
@@ -94,6 +105,16 @@ class Delivery:
         assert deleted <= self.delivered(deleted=True)
 
 
+def wait_for_lock_expiry(stack) -> None:
+    """A SIGKILLed run cannot delete its lock: later runs wait until it expires."""
+    try:
+        body = stack._clients["s3"].get_object(Bucket=S3_BUCKET, Key=f"{S3_RESOURCE}.lock")
+    except stack._clients["s3"].exceptions.NoSuchKey:
+        return
+    expires = datetime.fromisoformat(json.loads(body["Body"].read())["expires_at"])
+    time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
+
+
 def kill_runs_then_finish(stack, delivery: Delivery, kill_after: list[float], changed_since):
     for delay in kill_after:
         process = start_poller(stack, SIERRA_BATCH_SIZE=delivery.batch_size)
@@ -102,6 +123,7 @@ def kill_runs_then_finish(stack, delivery: Delivery, kill_after: list[float], ch
         process.communicate()
         delivery.collect()
         delivery.assert_state_never_passes_an_unsent_change(changed_since)
+        wait_for_lock_expiry(stack)
     process = start_poller(stack, SIERRA_BATCH_SIZE=delivery.batch_size)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-1000:]

@@ -139,3 +139,39 @@ def test_readme_documents_every_configuration_variable():
 
 def test_config_model_fields_all_have_env_aliases():
     assert all(field.alias for field in PollerConfig.model_fields.values())
+
+
+def test_the_geocoder_chain_defaults_to_census_and_names_what_each_provider_needs():
+    config = load_config(None, REQUIRED, ROOT / "config", no_kms)
+    assert config.geocoder == ("census",)
+    assert (config.geocoder_concurrency, config.geocoder_max_concurrency) == (2, 4)
+    assert config.geocoder_max_reasks == 2
+    chained = load_config(
+        None, {**REQUIRED, "GEOCODER": " Tiger, census", "TIGER_INDEX": "s3://b/k"}, ROOT, no_kms
+    )
+    assert chained.geocoder == ("tiger", "census")
+    offline_only = {
+        name: value for name, value in REQUIRED.items() if not name.startswith("GEOCODER_API")
+    }
+    assert load_config(
+        None, {**offline_only, "GEOCODER": "tiger", "TIGER_INDEX": "/x"}, ROOT, no_kms
+    ).geocoder == ("tiger",)
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"GEOCODER": "tiger"}, "GEOCODER=tiger needs TIGER_INDEX"),
+        ({"GEOCODER": "google"}, "unknown: google"),
+        ({"GEOCODER": "census,census"}, "names a provider twice"),
+        ({"GEOCODER": ""}, None),  # empty means unset: the default chain
+        ({"GEOCODER_API_BASE_URL": ""}, "GEOCODER=census needs GEOCODER_API_BASE_URL"),
+        ({"GEOCODER_MAX_CONCURRENCY": "1"}, "GEOCODER_MAX_CONCURRENCY must be at least"),
+    ],
+)
+def test_geocoder_settings_are_checked_together(variables, named):
+    if named is None:
+        assert load_config(None, {**REQUIRED, **variables}, ROOT, no_kms).geocoder == ("census",)
+        return
+    with pytest.raises(ConfigurationError, match=re.escape(named)):
+        load_config(None, {**REQUIRED, **variables}, ROOT, no_kms)

@@ -10,9 +10,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import geocode, run, tiger_index
+from . import check, decode, geocode, replay, run, state, tiger_index
 
-COMMANDS = {"run": run, "tiger-index": tiger_index, "geocode": geocode}
+COMMANDS = {
+    "run": run,
+    "check": check,
+    "state": state,
+    "replay": replay,
+    "decode": decode,
+    "tiger-index": tiger_index,
+    "geocode": geocode,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

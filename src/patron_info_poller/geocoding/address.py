@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import astuple, dataclass
 
-import usaddress
 from unidecode import unidecode
+
+from .street_line import tag_components
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # A cell starting with one of these is a formula to a spreadsheet; "-12" is still a number.
@@ -82,7 +83,7 @@ def reformat(address: Address) -> Address | None:
     ascii_parts = Address(*(_plain(part) for part in astuple(cleaned)))
     state_and_zip = f"{ascii_parts.region} {ascii_parts.postal_code}".strip()
     line = ", ".join(part for part in (ascii_parts.addr1, ascii_parts.city, state_and_zip) if part)
-    components = _components(line)
+    components = tag_components(line)
     zip_code = _ZIP5.match(components.get("ZipCode", ""))
     result = Address(
         addr1=" ".join(components[label] for label in _STREET_LABELS if label in components),
@@ -98,22 +99,3 @@ def reformat(address: Address) -> Address | None:
 
 def _plain(part: str) -> str:
     return csv_safe(_LINE_BREAKS.sub(", ", unidecode(part)).replace('"', " ")).strip(" ,")
-
-
-def _components(line: str) -> dict[str, str]:
-    try:
-        tagged, _address_type = usaddress.tag(line)
-        return {label: value.strip(" ,;") for label, value in tagged.items()}
-    except usaddress.RepeatedLabelError:
-        # The city or ZIP is both in the first line and in its own column: keep the
-        # first run of tokens under each label.
-        runs: dict[str, list[str]] = {}
-        closed: set[str] = set()
-        previous = None
-        for token, label in usaddress.parse(line):
-            if previous is not None and label != previous:
-                closed.add(previous)
-            if label not in closed:
-                runs.setdefault(label, []).append(token.strip(" ,;"))
-            previous = label
-        return {label: " ".join(filter(None, tokens)) for label, tokens in runs.items()}

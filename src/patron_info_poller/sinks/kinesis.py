@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import (
     RetryError,
     Retrying,
@@ -21,23 +19,15 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from ..aws_errors import error_code, is_service_trouble
 from ..errors import KinesisSendError, RetriableError
+from . import EncodedRecord
 
 logger = logging.getLogger(__name__)
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class KinesisEntry:
-    partition_key: str
-    data: bytes
-
-    @property
-    def size(self) -> int:
-        return len(self.data) + len(self.partition_key.encode())
 
 
 class _PartialFailure(RetriableError):
@@ -59,9 +49,9 @@ class KinesisSink:
         self._max_attempts = max_attempts
         self._backoff_seconds = backoff_seconds
         self.calls = 0
-        self.records_resent = 0
+        self.records_retried = 0
 
-    def send(self, entries: Sequence[KinesisEntry]) -> int:
+    def send(self, entries: Sequence[EncodedRecord]) -> int:
         """Sends every entry or raises KinesisSendError. Returns the number sent."""
         for entry in entries:
             if entry.size > MAX_BYTES_PER_RECORD:
@@ -70,8 +60,8 @@ class KinesisSink:
             self._send_call(call)
         return len(entries)
 
-    def _calls(self, entries: Sequence[KinesisEntry]) -> Iterator[list[KinesisEntry]]:
-        call: list[KinesisEntry] = []
+    def _calls(self, entries: Sequence[EncodedRecord]) -> Iterator[list[EncodedRecord]]:
+        call: list[EncodedRecord] = []
         size = 0
         for entry in entries:
             if call and (len(call) == self._batch_size or size + entry.size > MAX_BYTES_PER_CALL):
@@ -82,7 +72,7 @@ class KinesisSink:
         if call:
             yield call
 
-    def _send_call(self, call: list[KinesisEntry]) -> None:
+    def _send_call(self, call: list[EncodedRecord]) -> None:
         pending = call
         retrying = Retrying(
             retry=retry_if_exception(_is_retriable),
@@ -94,7 +84,7 @@ class KinesisSink:
             for attempt in retrying:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
-                        self.records_resent += len(pending)
+                        self.records_retried += len(pending)
                     pending, codes = self._put(pending)
                     if pending:
                         raise _PartialFailure(f"{len(pending)} failed: {', '.join(codes)}")
@@ -109,7 +99,7 @@ class KinesisSink:
                 f"{self._max_attempts} tries ({_describe(cause)})"
             ) from cause
 
-    def _put(self, pending: list[KinesisEntry]) -> tuple[list[KinesisEntry], list[str]]:
+    def _put(self, pending: list[EncodedRecord]) -> tuple[list[EncodedRecord], list[str]]:
         self.calls += 1
         response = self._client.put_records(
             StreamARN=self._stream_arn,
@@ -129,37 +119,19 @@ class KinesisSink:
         )
         return failed, codes
 
+    def close(self) -> None:
+        """Every send is synchronous: nothing is left to flush."""
+
+    def abort(self) -> None:
+        """Records Kinesis accepted stay on the stream (at-least-once delivery)."""
+
     def __repr__(self) -> str:
         return f"KinesisSink(batch_size={self._batch_size})"
 
 
-# Errors of the service's own capacity or health; anything else (a wrong ARN, missing
-# permissions) will not get better by waiting.
-_RETRIABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "LimitExceededException",
-        "InternalFailure",
-        "InternalFailureException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "KMSThrottlingException",
-        "RequestTimeout",
-    }
-)
-
-
 def _is_retriable(exc: BaseException) -> bool:
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error.get("Code") in _RETRIABLE_CODES or status >= 500
-    # Connection trouble and timeouts, not a bad parameter or missing credentials.
-    return isinstance(exc, (_PartialFailure, BotocoreConnectionError, HTTPClientError))
+    return isinstance(exc, _PartialFailure) or is_service_trouble(exc)
 
 
 def _describe(exc: BaseException | None) -> str:
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "ClientError")
-    return str(exc) if isinstance(exc, _PartialFailure) else type(exc).__name__
+    return str(exc) if isinstance(exc, _PartialFailure) else error_code(exc)
