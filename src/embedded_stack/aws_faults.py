@@ -54,7 +54,9 @@ class AwsFaultProxy:
         body = request.get_data()
         if request.headers.get("X-Amz-Target") == PUT_RECORDS_TARGET:
             return self._put_records(request, body)
-        if request.method == "PUT" and self._take_s3_failure():
+        # Only the state object's writes fail: the run lock beside it is not the subject.
+        is_state_write = request.method == "PUT" and not request.path.endswith(".lock")
+        if is_state_write and self._take_s3_failure():
             return Response(
                 "<Error><Code>InternalError</Code><Message>injected</Message></Error>",
                 status=500,
