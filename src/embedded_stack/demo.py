@@ -9,6 +9,7 @@ and runs it again so the warehouse reuse paths are exercised.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -26,22 +27,26 @@ from .warehouse_loader import load_records, shipped_schema
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_poller(stack: EmbeddedStack, title: str) -> None:
+def run_poller(stack: EmbeddedStack, title: str, *arguments: str, **settings: str) -> None:
     print(f"\n== {title}", flush=True)
     environment = {
         **os.environ,
-        **stack.poller_environment(LOG_LEVEL=os.environ.get("LOG_LEVEL", "warning")),
+        **stack.poller_environment(LOG_LEVEL=os.environ.get("LOG_LEVEL", "warning"), **settings),
         "ENVIRONMENT": "local",
     }
     started = time.monotonic()
     completed = subprocess.run(
-        [sys.executable, "-m", "patron_info_poller", "--config-dir", str(ROOT / "config")],
+        [sys.executable, "-m", "patron_info_poller", *arguments],
         env=environment,
         check=False,
     )
     if completed.returncode != 0:
         raise SystemExit(f"demo: the poller exited with {completed.returncode}")
     print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+def run_with_config(stack: EmbeddedStack, title: str, *arguments: str, **settings: str) -> None:
+    run_poller(stack, title, "run", "--config-dir", str(ROOT / "config"), *arguments, **settings)
 
 
 def load_sent_records(stack: EmbeddedStack) -> int:
@@ -70,7 +75,7 @@ def main() -> None:
                     conn, args.patrons // 5, start=now - timedelta(days=60), end=now
                 )
             print(f"Seeded {len(ids)} patrons (and other Sierra records).")
-            run_poller(stack, "Run 1: every patron is new")
+            run_with_config(stack, "Run 1: every patron is new")
             print(f"Warehouse ingest loaded {load_sent_records(stack)} records.")
 
             yesterday = now - timedelta(days=1)
@@ -88,9 +93,48 @@ def main() -> None:
                 f"\nChanged Sierra: {len(updated)} patrons updated (40% moved), "
                 f"{len(deleted)} deleted, {len(added)} added."
             )
-            run_poller(stack, "Run 2: updates reuse the warehouse; deletions read it")
+            run_with_config(stack, "Run 2: updates reuse the warehouse; deletions read it")
             print(f"Warehouse ingest loaded {load_sent_records(stack)} records.")
-            run_poller(stack, "Run 3: nothing changed, nothing sent")
+            run_with_config(stack, "Run 3: nothing changed, nothing sent")
+
+            index = Path(workdir) / "tiger-nyc.sqlite"
+            run_poller(
+                stack,
+                "The offline geocoder's index, built from TIGER/Line county files "
+                "(served locally in the Census Bureau's layout)",
+                "tiger-index",
+                "build",
+                "--year",
+                str(stack.tiger_year),
+                "--counties",
+                ",".join(stack.tiger_counties),
+                "--output",
+                str(index),
+                "--source",
+                stack.tiger_source_url,
+            )
+            with psycopg.connect(stack.sierra_admin_conninfo) as conn:
+                added = synthetic.create_patrons(
+                    conn, len(ids) // 5, start=yesterday, end=now - timedelta(minutes=5)
+                )
+            print(f"\nAdded {len(added)} new patrons.")
+            summary = Path(workdir) / "run4.json"
+            run_with_config(
+                stack,
+                "Run 4: GEOCODER=tiger,census: the index first, the Census service only for "
+                "what it could not match",
+                "--summary-json",
+                str(summary),
+                GEOCODER="tiger,census",
+                TIGER_INDEX=str(index),
+            )
+            geocoding = json.loads(summary.read_text())["geocoding"]
+            tiger, census = geocoding["tiger"], geocoding.get("census", {"requested": 0})
+            print(
+                f"{tiger['matched']} of {tiger['requested']} addresses were matched locally; "
+                f"{census['requested']} still went out to the Census service."
+            )
+            print(f"Warehouse ingest loaded {load_sent_records(stack)} records.")
             print("\nStopping the embedded stack.")
     print("Demo complete.")
 

@@ -66,6 +66,9 @@ class StreamSummary:
     geocoding: dict[str, ProviderTally] = field(default_factory=dict)  # by provider
     reused_from_warehouse: int = 0
     records_retried: int = 0  # resent by the sink after a partial failure
+    # Obfuscated patron_ids of the first and last record sent (a backfill chunk's marker).
+    first_sent: str | None = None
+    last_sent: str | None = None
     skipped: Counter[str] = field(default_factory=Counter)
     started: float | None = None  # time.monotonic() when its first batch was read
     finished: float | None = None  # when its last batch was sent
@@ -364,6 +367,9 @@ class Pipeline:
                 self._sink.send(entries)
                 summary.records_retried += self._sink.records_retried - retried_before
             summary.sent += len(entries)
+            if records:
+                summary.first_sent = summary.first_sent or records[0]["patron_id"]
+                summary.last_sent = records[-1]["patron_id"]
             state = state.with_cursor(batch.stream, batch.cursor)
             if batch.caught_up_as_of is not None:
                 state = state.with_caught_up(batch.stream, batch.caught_up_as_of)

@@ -53,17 +53,21 @@ LEFT JOIN LATERAL (
 WHERE rm.record_type_code = 'p'
   AND rm.deletion_date_gmt IS {deleted}
   AND (rm.{column}, rm.id) > (%(after_value)s, %(after_id)s)
-  AND rm.{column} < %(upper)s
+  AND rm.{column} < %(upper)s{id_range}
 ORDER BY rm.{column}, rm.id
 LIMIT %(limit)s
 """
 
 
 class SierraSource:
-    """Reads patron changes with short read-only transactions."""
+    """Reads patron changes with short read-only transactions.
 
-    def __init__(self, settings: DatabaseSettings):
+    With `id_range` (lo, hi), only records with lo <= id < hi: a backfill chunk.
+    """
+
+    def __init__(self, settings: DatabaseSettings, id_range: tuple[int, int] | None = None):
         self._db = ReconnectingDatabase(settings)
+        self._id_range = id_range
 
     def frozen_now(self) -> datetime:
         row = self._db.read(lambda cur: cur.execute("SELECT now() AS now").fetchone())
@@ -76,10 +80,15 @@ class SierraSource:
         query = sql.SQL(BATCH_QUERY).format(
             column=sql.Identifier(stream.cursor_column),
             deleted=sql.SQL("NOT NULL" if stream.takes_deleted else "NULL"),
+            id_range=sql.SQL(
+                "\n  AND rm.id >= %(id_lo)s AND rm.id < %(id_hi)s" if self._id_range else ""
+            ),
         )
         after_value, after_id = after.sql_lower_bound()
         upper = bounds.deletion_date_upper if stream.cursor_is_date else bounds.timestamp_upper
         params = {"after_value": after_value, "after_id": after_id, "upper": upper, "limit": limit}
+        if self._id_range is not None:
+            params["id_lo"], params["id_hi"] = self._id_range
         rows = self._db.read(lambda cur: cur.execute(query, params).fetchall())
         return [_patron_row(row) for row in rows]
 
