@@ -10,6 +10,7 @@ are allowed, so its answers come back sooner than one big request's would.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -84,8 +85,12 @@ class GeocodeScheduler:
     def submit(self, addresses: Sequence[Address]) -> Future[ChainResult]:
         """Geocodes `addresses` as up to `limit` requests run side by side."""
         parts = max(1, min(self.limit.limit, math.ceil(len(addresses) / MIN_REQUEST_ROWS)))
-        size = math.ceil(len(addresses) / parts) if addresses else 1
-        pieces = [addresses[start : start + size] for start in range(0, len(addresses), size)]
+        # Sizes differ by at most one row, so no request is the straggler.
+        size, longer = divmod(len(addresses), parts)
+        bounds = [0]
+        for part in range(parts):
+            bounds.append(bounds[-1] + size + (part < longer))
+        pieces = [addresses[lo:hi] for lo, hi in itertools.pairwise(bounds) if hi > lo]
         futures = [self._pool.submit(self._geocode_piece, piece) for piece in pieces]
         return _combined(futures)
 
