@@ -3,7 +3,9 @@
 Seeds a synthetic Sierra, runs the real poller (`python -m patron_info_poller`, as a
 separate process configured by config/local.yaml plus the environment), loads what it
 sent into the warehouse the way the warehouse's ingest does, makes updates and deletions,
-and runs it again so the warehouse reuse paths are exercised.
+and runs it again so the warehouse reuse paths are exercised. Then it builds the offline
+geocoder's index from the stack's TIGER/Line county files and runs once more with
+GEOCODER=tiger,census, showing how many addresses never left the process.
 """
 
 from __future__ import annotations
@@ -65,7 +67,10 @@ def main() -> None:
     synthetic = SyntheticSierra(seed=args.seed)
     now = datetime.now(UTC).replace(microsecond=0)
     with tempfile.TemporaryDirectory(prefix="patron-info-demo-") as workdir:
-        print("Starting the embedded stack (PostgreSQL, moto, geocoder, schema endpoint)...")
+        print(
+            "Starting the embedded stack (PostgreSQL, moto, the Census geocoder, TIGER "
+            "downloads, the schema endpoint)..."
+        )
         with EmbeddedStack(Path(workdir)) as stack:
             with psycopg.connect(stack.sierra_admin_conninfo) as conn:
                 ids = synthetic.create_patrons(
@@ -114,8 +119,12 @@ def main() -> None:
                 stack.tiger_source_url,
             )
             with psycopg.connect(stack.sierra_admin_conninfo) as conn:
+                # After run 2's cursor (its patrons were created before now - 5 min).
                 added = synthetic.create_patrons(
-                    conn, len(ids) // 5, start=yesterday, end=now - timedelta(minutes=5)
+                    conn,
+                    len(ids) // 5,
+                    start=now - timedelta(minutes=4),
+                    end=datetime.now(UTC) - timedelta(seconds=1),
                 )
             print(f"\nAdded {len(added)} new patrons.")
             summary = Path(workdir) / "run4.json"
