@@ -10,8 +10,13 @@ Scenarios: the Census geocoder at two latency models (the default, and a slower 
 needs more requests in flight), and the offline TIGER geocoder. The geocoding section
 also measures offline lookups per second on one core.
 
+The backfill section (bench/backfill.py) runs on a stack of its own: `backfill` against
+the sequential BACKFILL=True run, two workers against one, CPU-seconds per record, and a
+projection to larger clusters.
+
     make bench                          # default workload
     make bench BENCH_ARGS="--scale 4"   # also 4x the workload, for peak RSS at both sizes
+    make bench BENCH_ARGS="--backfill-patrons 0"   # without the backfill section
 """
 
 from __future__ import annotations
@@ -31,15 +36,15 @@ from pathlib import Path
 
 import psycopg
 
+from bench.backfill import backfill_section, print_backfill_report
+from bench.machine import bcrypt_rate, cores, machine_cpu_seconds
 from embedded_stack.stack import S3_BUCKET, S3_RESOURCE, EmbeddedStack
 from embedded_stack.synthetic_addresses import AddressMaker
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from embedded_stack.warehouse_loader import load_records, shipped_schema
 from patron_info_poller.geocoding.address import Address
-from patron_info_poller.geocoding.tiger_build import build_index
 from patron_info_poller.geocoding.tiger_index import TigerIndex
 from patron_info_poller.geocoding.tiger_matcher import TigerMatcher, lookups_per_second
-from patron_info_poller.obfuscation import Obfuscator
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -93,6 +98,16 @@ def main() -> None:
     parser.add_argument("--slow-geocoder-request-seconds", type=float, default=1.0)
     parser.add_argument("--slow-geocoder-row-seconds", type=float, default=0.015)
     parser.add_argument(
+        "--backfill-patrons",
+        type=int,
+        default=20_000,
+        help="patrons for the backfill section (0 leaves it out)",
+    )
+    parser.add_argument("--backfill-scaling-patrons", type=int, default=6000)
+    parser.add_argument(
+        "--backfill-geocoder", default="tiger", help="GEOCODER of the backfill section's runs"
+    )
+    parser.add_argument(
         "--poller-setting",
         action="append",
         default=[],
@@ -125,7 +140,13 @@ def main() -> None:
     if len(sizes) > 1:
         first, last = document["workloads"][0]["runs"][0], document["workloads"][-1]["runs"][0]
         document["peak_rss_ratio"] = round(last["peak_rss_mib"] / first["peak_rss_mib"], 3)
+    if args.backfill_patrons > 0:
+        document["backfill"] = backfill_section(
+            args.backfill_patrons, args.backfill_scaling_patrons, args.seed, args.backfill_geocoder
+        )
     print_report(document)
+    if "backfill" in document:
+        print_backfill_report(document["backfill"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(document, indent=2))
@@ -140,12 +161,7 @@ def measure(workload: Workload, scale: int, scenarios: list[Scenario]) -> dict:
         baseline = seed(stack, workdir, workload)
         print("   building the TIGER index from the stack's county files...", flush=True)
         index = workdir / "tiger.sqlite"
-        build_index(
-            year=stack.tiger_year,
-            counties=stack.tiger_counties,
-            output=index,
-            source=stack.tiger_source_url,
-        )
+        stack.build_tiger_index(index)
         print("   measuring the bcrypt ceiling...", flush=True)
         hashes_per_second = bcrypt_rate(stack.salt)
         ceiling = hashes_per_second * workload.records / workload.hashes
@@ -281,22 +297,6 @@ def run_poller(stack: EmbeddedStack, workdir: Path, settings: dict[str, str]) ->
     }
 
 
-def bcrypt_rate(salt: str, seconds: float = 4.0) -> float:
-    """Hashes per second with every core busy, through the poller's own Obfuscator."""
-    obfuscator = Obfuscator(salt)
-    try:
-        obfuscator.obfuscate_many([f"warmup-{i}" for i in range(cores() * 4)])
-        done, started, round_number = 0, time.monotonic(), 0
-        while time.monotonic() - started < seconds:
-            values = [f"ceiling-{round_number}-{i}" for i in range(cores() * 50)]
-            obfuscator.obfuscate_many(values)
-            done += len(values)
-            round_number += 1
-        return done / (time.monotonic() - started)
-    finally:
-        obfuscator.close()
-
-
 def offline_lookup_rate(index: Path, count: int = 20_000) -> float:
     """Offline lookups per second on one core, over messy synthetic patron addresses."""
     maker = AddressMaker(random.Random(11))
@@ -306,17 +306,6 @@ def offline_lookup_rate(index: Path, count: int = 20_000) -> float:
         addresses.append(Address.from_row(parts.addr1, parts.city, parts.region, parts.postal_code))
     matcher = TigerMatcher(TigerIndex.open(index))
     return round(lookups_per_second(matcher, addresses, seconds=3.0), 1)
-
-
-def machine_cpu_seconds() -> float:
-    """Busy CPU seconds of the whole machine so far (every process, every core)."""
-    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def cores() -> int:
-    return os.cpu_count() or 1
 
 
 def print_report(document: dict) -> None:

@@ -48,7 +48,8 @@ class MotoServer:
         self.logfile.parent.mkdir(parents=True, exist_ok=True)
         with self.logfile.open("ab") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+                # moto.server, with Kinesis shard writes serialised (see moto_server.py).
+                [sys.executable, "-m", "embedded_stack.moto_server", "-H", HOST, "-p", str(port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

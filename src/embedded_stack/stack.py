@@ -148,6 +148,19 @@ class EmbeddedStack:
     def kms_encrypt(self, plaintext: str) -> str:
         return aws.kms_encrypt(self._clients["kms"], self.kms_key_id, plaintext)
 
+    def build_tiger_index(self, output: Path) -> Path:
+        """The offline index of the stack's counties, built from its download server as an
+        operator builds one from the Census Bureau's."""
+        from patron_info_poller.geocoding.tiger_build import build_index
+
+        build_index(
+            year=self.tiger_year,
+            counties=self.tiger_counties,
+            output=output,
+            source=self.tiger_source_url,
+        )
+        return output
+
     def new_kinesis_records(self) -> list[bytes]:
         """Records put on the stream since the previous call (or since start)."""
         assert self._kinesis_reader is not None, "the stack is not started"

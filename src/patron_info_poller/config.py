@@ -125,6 +125,14 @@ class PollerConfig(BaseModel):
     max_batches: int | None = Field(None, alias="MAX_BATCHES", ge=1)
     ignore_cache: bool = Field(False, alias="IGNORE_CACHE")
     backfill: bool = Field(False, alias="BACKFILL")
+    # The parallel backfill (`backfill` on Dask): caps shared by every worker of the cluster.
+    # Census geocoder requests in flight at once, cluster-wide (offline providers are not
+    # capped: they ask no one).
+    backfill_geocoder_concurrency: int = Field(
+        2, alias="BACKFILL_GEOCODER_CONCURRENCY", ge=1, le=64
+    )
+    # Sierra connections open at once, cluster-wide: a chunk connects for each batch read.
+    backfill_sierra_connections: int = Field(4, alias="BACKFILL_SIERRA_CONNECTIONS", ge=1, le=64)
     starting_creation_dt: datetime = Field(
         datetime.fromisoformat("2020-01-01 00:00:00-05:00"), alias="STARTING_CREATION_DT"
     )

@@ -17,7 +17,6 @@ from patron_info_poller.errors import ConfigurationError
 from patron_info_poller.geocoding.address import Address
 from patron_info_poller.geocoding.census import CensusGeocoder, CensusSettings
 from patron_info_poller.geocoding.tiger import TigerGeocoder
-from patron_info_poller.geocoding.tiger_build import build_index
 from tests.e2e.cli_process import run_cli
 from tests.e2e.test_cli import assert_no_leaks
 
@@ -26,12 +25,7 @@ from tests.e2e.test_cli import assert_no_leaks
 def tiger_index(stack, tmp_path_factory) -> Path:
     """The index built once from the stack's download server, as an operator would."""
     path = tmp_path_factory.mktemp("tiger") / "tiger-2024-nyc.sqlite"
-    build_index(
-        year=stack.tiger_year,
-        counties=stack.tiger_counties,
-        output=path,
-        source=stack.tiger_source_url,
-    )
+    stack.build_tiger_index(path)
     return path
 
 

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import check, decode, geocode, replay, run, state, tiger_index
+from . import backfill, check, decode, geocode, replay, run, state, tiger_index
 
 COMMANDS = {
     "run": run,
@@ -20,6 +20,7 @@ COMMANDS = {
     "decode": decode,
     "tiger-index": tiger_index,
     "geocode": geocode,
+    "backfill": backfill,
 }
 
 

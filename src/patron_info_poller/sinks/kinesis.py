@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 from tenacity import (
@@ -34,6 +34,13 @@ class _PartialFailure(RetriableError):
     pass
 
 
+class RateLimiter(Protocol):
+    """Waits until `records` records of `size` bytes in all may be put (a backfill
+    worker's share of the stream's write capacity; see backfill/limits.py)."""
+
+    def acquire(self, records: int, size: int) -> None: ...
+
+
 class KinesisSink:
     def __init__(
         self,
@@ -42,6 +49,7 @@ class KinesisSink:
         batch_size: int = MAX_RECORDS_PER_CALL,
         max_attempts: int = 8,
         backoff_seconds: float = 0.2,
+        rate_limiter: RateLimiter | None = None,
     ):
         self._client = client
         self._stream_arn = stream_arn
@@ -50,6 +58,8 @@ class KinesisSink:
         self._backoff_seconds = backoff_seconds
         self.calls = 0
         self.records_retried = 0
+        # Asked before every PutRecords call, resends included; None: no budget.
+        self.rate_limiter = rate_limiter
 
     def send(self, entries: Sequence[EncodedRecord]) -> int:
         """Sends every entry or raises KinesisSendError. Returns the number sent."""
@@ -100,6 +110,8 @@ class KinesisSink:
             ) from cause
 
     def _put(self, pending: list[EncodedRecord]) -> tuple[list[EncodedRecord], list[str]]:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire(len(pending), sum(entry.size for entry in pending))
         self.calls += 1
         response = self._client.put_records(
             StreamARN=self._stream_arn,
