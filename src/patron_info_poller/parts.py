@@ -15,18 +15,18 @@ import httpx
 from .avro_codec import fetch_schema
 from .aws_clients import aws_client
 from .config import PollerConfig
-from .database import DatabaseSettings
+from .databases.connection import DatabaseSettings
+from .databases.warehouse import warehouse_connection_options
 from .geocoding.census import CensusGeocoder, CensusSettings
 from .geocoding.chain import GeocoderChain
 from .geocoding.geosupport import GeosupportGeocoder
 from .geocoding.index_location import is_s3, local_index
 from .geocoding.provider import GeocodingProvider
 from .geocoding.tiger import TigerGeocoder
-from .run_lock import RunLock
-from .sealed_ids import IdSealer
 from .sinks.kinesis import KinesisSink
-from .state import MemoryStateStore, PollerState, S3StateStore, StateStore
-from .warehouse import warehouse_connection_options
+from .state.run_lock import RunLock
+from .state.sealed_ids import IdSealer
+from .state.store import MemoryStateStore, PollerState, S3StateStore, StateStore
 
 logger = logging.getLogger(__name__)
 

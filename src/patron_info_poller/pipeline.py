@@ -25,14 +25,14 @@ from typing import Any, Protocol
 
 from .avro_codec import PatronInfoEncoder
 from .cursor import Cursor, CursorWindow, RunBounds
+from .databases.sierra import PatronRow
 from .errors import RunInterrupted, SkippedRow
 from .geocode_scheduler import Geocoder, GeocodeScheduler
 from .geocoding.chain import ChainResult, ProviderTally
 from .obfuscation import Obfuscator
 from .records import Record, active_record, address_hash_input, deleted_record
-from .sierra import PatronRow
 from .sinks import EncodedRecord, RecordSink
-from .state import PollerState, StateStore
+from .state.store import PollerState, StateStore
 from .streams import ALL_STREAMS, DELETED, NEW, UPDATED, StreamSpec
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from .databases.sierra import PatronRow
 from .errors import SkippedRow
-from .sierra import PatronRow
 
 EASTERN = ZoneInfo("America/New_York")
 # The PatronInfo record's fields; the warehouse table has a column of each name.

@@ -11,14 +11,14 @@ from . import parts
 from .avro_codec import PatronInfoEncoder
 from .config import PollerConfig
 from .cursor import Cursor
+from .databases.sierra import SierraSource
+from .databases.warehouse import Warehouse
 from .obfuscation import Obfuscator
 from .pipeline import Pipeline, ProgressCallback, RunOptions, RunSummary, ShutdownRequest
-from .sierra import SierraSource
 from .sinks import RecordSink
 from .sinks.spec import KINESIS, SinkSpec, open_file_sink
-from .state import MemoryStateStore, StateStore
+from .state.store import MemoryStateStore, StateStore
 from .streams import ALL_STREAMS, NEW, StreamSpec
-from .warehouse import Warehouse
 
 
 def run_options(config: PollerConfig) -> RunOptions:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
-from patron_info_poller.sealed_ids import IdSealer
-from patron_info_poller.state import PollerState
+from patron_info_poller.state.sealed_ids import IdSealer
+from patron_info_poller.state.store import PollerState
 
 
 def state_document(stack) -> dict | None:

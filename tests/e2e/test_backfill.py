@@ -41,11 +41,11 @@ from patron_info_poller.backfill.plan import BackfillPlan, chunk_count, chunk_ra
 from patron_info_poller.backfill.progress import BackfillSummary
 from patron_info_poller.config import load_config
 from patron_info_poller.cursor import Cursor
-from patron_info_poller.database import ReconnectingDatabase
+from patron_info_poller.databases.connection import ReconnectingDatabase
 from patron_info_poller.obfuscation import obfuscate
 from patron_info_poller.runner import run_once
-from patron_info_poller.sealed_ids import IdSealer
 from patron_info_poller.sinks.spec import SinkSpec
+from patron_info_poller.state.sealed_ids import IdSealer
 from tests.e2e import state_objects
 from tests.e2e.cli_process import cli_environment, run_cli, start_cli
 from tests.e2e.sierra_rows import insert_patron

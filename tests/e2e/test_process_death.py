@@ -23,7 +23,7 @@ from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from embedded_stack.warehouse_loader import decode_records, shipped_schema
 from patron_info_poller.obfuscation import obfuscate
-from patron_info_poller.state import PollerState
+from patron_info_poller.state.store import PollerState
 from tests.e2e import state_objects
 
 ROOT = Path(__file__).resolve().parents[2]

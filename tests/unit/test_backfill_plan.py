@@ -49,8 +49,8 @@ from patron_info_poller.cursor import Cursor
 from patron_info_poller.errors import ConfigurationError, StateError
 from patron_info_poller.metrics.backfill import backfill_figures, publish_backfill
 from patron_info_poller.pipeline import StreamSummary
-from patron_info_poller.sealed_ids import IdSealer, UnsealableId
 from patron_info_poller.sinks.spec import SinkSpec
+from patron_info_poller.state.sealed_ids import IdSealer, UnsealableId
 from tests.unit.test_config import REQUIRED, SALT
 
 ROOT = Path(__file__).resolve().parents[2]

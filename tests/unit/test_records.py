@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from patron_info_poller.databases.sierra import PatronRow
 from patron_info_poller.errors import SkippedRow
 from patron_info_poller.geocoding.address import Address
 from patron_info_poller.records import (
@@ -12,7 +13,6 @@ from patron_info_poller.records import (
     home_library_code,
     postal_code,
 )
-from patron_info_poller.sierra import PatronRow
 
 
 def patron(**changes):

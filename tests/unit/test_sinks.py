@@ -11,10 +11,10 @@ import fastavro
 import pytest
 
 from patron_info_poller.avro_codec import PatronInfoEncoder, shipped_schema
+from patron_info_poller.databases.sierra import PatronRow
 from patron_info_poller.errors import ConfigurationError, FatalError
 from patron_info_poller.geocoding.address import Address
 from patron_info_poller.records import PATRON_INFO_FIELDS, active_record, deleted_record
-from patron_info_poller.sierra import PatronRow
 from patron_info_poller.sinks import EncodedRecord
 from patron_info_poller.sinks.avro_file import AvroFileSink
 from patron_info_poller.sinks.jsonl import JsonLinesSink

@@ -6,8 +6,8 @@ from hypothesis import strategies as st
 
 from patron_info_poller.cursor import Cursor
 from patron_info_poller.errors import StateError
-from patron_info_poller.sealed_ids import IdSealer
-from patron_info_poller.state import PollerState
+from patron_info_poller.state.sealed_ids import IdSealer
+from patron_info_poller.state.store import PollerState
 from patron_info_poller.streams import NEW, UPDATED
 
 SEALER = IdSealer("$2b$07$abcdefghijklmnopqrstuu")

@@ -11,7 +11,7 @@ from .. import parts
 from ..config import PollerConfig
 from ..cursor import Cursor
 from ..errors import StateConflictError
-from ..state import PollerState
+from ..state.store import PollerState
 from ..streams import NEW
 from .plan import BackfillPlan
 

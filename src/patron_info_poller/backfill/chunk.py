@@ -35,16 +35,16 @@ from ..avro_codec import PatronInfoEncoder
 from ..aws_clients import aws_client
 from ..config import PollerConfig, load_config
 from ..cursor import Cursor
+from ..databases.sierra import SierraSource
+from ..databases.warehouse import Warehouse
 from ..errors import PollerError
 from ..logs import configure_logging
 from ..obfuscation import Obfuscator
 from ..pipeline import Pipeline, RunOptions, StreamSummary
 from ..runner import run_options
-from ..sierra import SierraSource
 from ..sinks import EncodedRecord
-from ..state import MemoryStateStore
+from ..state.store import MemoryStateStore
 from ..streams import NEW
-from ..warehouse import Warehouse
 from .limits import ChunkSource, KinesisBudget, KinesisShare, Lease, leased_chain
 from .plan import BackfillPlan
 from .store import BackfillStore

@@ -31,10 +31,10 @@ from typing import Any, Literal
 from .. import __version__, parts
 from ..aws_clients import aws_client
 from ..config import PollerConfig
-from ..database import ReconnectingDatabase
+from ..databases.connection import ReconnectingDatabase
+from ..databases.sierra import SierraSource
 from ..errors import ConfigurationError, PollerError, RunInterrupted
 from ..pipeline import ShutdownRequest
-from ..sierra import SierraSource
 from ..sinks.files import FileSink
 from ..sinks.spec import KINESIS, SinkSpec, open_file_sink
 from .advance_state import advance_new_cursor

@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 from ..aws_errors import error_code
 from ..cursor import Cursor, RunBounds
+from ..databases.sierra import PatronRow, SierraSource
 from ..errors import RetriesExhaustedError
 from ..geocoding.address import Address
 from ..geocoding.chain import GeocoderChain
 from ..geocoding.provider import GeocodingProvider, ProviderReply
-from ..sierra import PatronRow, SierraSource
 from ..streams import StreamSpec
 
 KINESIS_RECORDS_PER_SHARD = 1000  # records per second

@@ -30,9 +30,9 @@ from typing import Any
 import bcrypt
 
 from .. import __version__
-from ..database import ReconnectingDatabase
+from ..databases.connection import ReconnectingDatabase
 from ..errors import StateError
-from ..sealed_ids import IdSealer, UnsealableId, is_sealed
+from ..state.sealed_ids import IdSealer, UnsealableId, is_sealed
 
 PLAN_FORMAT = 1
 HASHES_PER_PATRON = 2  # patron_id and address_hash

@@ -21,7 +21,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .. import state_admin
 from ..backfill.chunk import ConfigSource
 from ..backfill.cluster import ClusterSpec
 from ..backfill.driver import BackfillOptions, run_backfill
@@ -32,6 +31,7 @@ from ..errors import ConfigurationError, PollerError, RunInterrupted
 from ..logs import configure_logging, terminal_console
 from ..metrics.backfill import publish_backfill
 from ..pipeline import ShutdownRequest
+from ..state import steering
 from . import exits
 from .run import add_config_dir, add_sink, stop_on_signals
 
@@ -104,8 +104,8 @@ def main(args: argparse.Namespace) -> int:
     environment = os.environ.get("ENVIRONMENT")
     try:
         config = load_config(environment, os.environ, args.config_dir)
-        since = state_admin.parse_instant(args.since) if args.since else None
-        until = state_admin.parse_instant(args.until) if args.until else None
+        since = steering.parse_instant(args.since) if args.since else None
+        until = steering.parse_instant(args.until) if args.until else None
     except PollerError as exc:
         return exits.fail(str(exc), exc.exit_code)
     configure_logging(config.log_level)

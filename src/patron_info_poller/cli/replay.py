@@ -11,12 +11,12 @@ import logging
 import os
 from typing import Any
 
-from .. import state_admin
 from ..config import load_config
 from ..errors import PollerError, RunInterrupted
 from ..logs import configure_logging
 from ..pipeline import ShutdownRequest
 from ..runner import replay
+from ..state import steering
 from ..streams import ALL_STREAMS
 from . import exits
 from .progress import stream_progress
@@ -46,8 +46,8 @@ def add_parser(commands: Any) -> None:
 def main(args: argparse.Namespace) -> int:
     try:
         config = load_config(os.environ.get("ENVIRONMENT"), os.environ, args.config_dir)
-        since = state_admin.parse_instant(args.since)
-        until = state_admin.parse_instant(args.until)
+        since = steering.parse_instant(args.since)
+        until = steering.parse_instant(args.until)
     except PollerError as exc:
         return exits.fail(str(exc), exc.exit_code)
     if since >= until:

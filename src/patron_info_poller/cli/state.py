@@ -14,10 +14,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import parts, state_admin
+from .. import parts
 from ..config import PollerConfig, load_config
 from ..errors import ConfigurationError, PollerError
 from ..logs import configure_logging
+from ..state import steering
 from ..streams import ALL_STREAMS
 from . import exits
 from .run import add_config_dir
@@ -67,7 +68,7 @@ def _config(args: argparse.Namespace) -> PollerConfig:
 def main_show(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
-        shown = state_admin.show(parts.s3_state_store(config))
+        shown = steering.show(parts.s3_state_store(config))
     except PollerError as exc:
         return exits.fail(str(exc), exc.exit_code)
     print(json.dumps(shown, indent=2))
@@ -77,12 +78,12 @@ def main_show(args: argparse.Namespace) -> int:
 def main_set(args: argparse.Namespace) -> int:
     try:
         config = _config(args)
-        at = state_admin.parse_instant(args.at)
+        at = steering.parse_instant(args.at)
         with parts.run_lock(config, "state set"):
             store = parts.s3_state_store(config)
             read = store.read_bytes()
             state = parts.initial_state(config) if read is None else store.parse(read)
-            change = state_admin.plan_change(state, STREAMS[args.stream], at, datetime.now(UTC))
+            change = steering.plan_change(state, STREAMS[args.stream], at, datetime.now(UTC))
             if change.skips_changes and not args.force:
                 return exits.fail(
                     f"{change.describe()} moves past the caught-up time, so the changes in "
@@ -97,7 +98,7 @@ def main_set(args: argparse.Namespace) -> int:
                 )
             if not args.yes and not _confirmed(change):
                 return exits.fail("not changed (no confirmation; use --yes to skip it)", 1)
-            kept = state_admin.apply_change(store, read, state, change)
+            kept = steering.apply_change(store, read, state, change)
     except PollerError as exc:
         return exits.fail(str(exc), exc.exit_code)
     logger.info("State changed", extra={"stream": args.stream, "previous_kept_at": kept})
@@ -105,7 +106,7 @@ def main_set(args: argparse.Namespace) -> int:
     return 0
 
 
-def _confirmed(change: state_admin.CursorChange) -> bool:
+def _confirmed(change: steering.CursorChange) -> bool:
     if not sys.stdin.isatty():
         raise ConfigurationError(
             f"{change.describe()} needs confirmation: run it on a terminal or add --yes"

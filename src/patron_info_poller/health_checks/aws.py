@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .. import parts
 from ..aws_errors import error_code
 from ..errors import PollerError, RetriesExhaustedError
-from ..state import S3StateStore
+from ..state.store import S3StateStore
 from .context import (
     SCRATCH_BODY,
     CheckContext,

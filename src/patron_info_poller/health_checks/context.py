@@ -28,8 +28,8 @@ from botocore.config import Config as BotocoreConfig
 
 from ..aws_clients import aws_client
 from ..config import PollerConfig, read_config_file
+from ..databases.sierra import BATCH_QUERY
 from ..geocoding.address import Address
-from ..sierra import BATCH_QUERY
 
 CHECK_NAMES = ("kms", "sierra", "warehouse", "s3", "kinesis", "schema", "geocoder", "bcrypt")
 DEFAULT_BUDGET_SECONDS = 30.0

@@ -8,7 +8,7 @@ import psycopg
 from psycopg import sql
 
 from .. import parts
-from ..database import DatabaseSettings
+from ..databases.connection import DatabaseSettings
 from ..records import PATRON_INFO_FIELDS
 from .context import (
     SIERRA_VIEWS,

@@ -20,11 +20,11 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code, http_status
-from .cursor import Cursor
-from .errors import RetriesExhaustedError, StateConflictError, StateError
+from ..aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code, http_status
+from ..cursor import Cursor
+from ..errors import RetriesExhaustedError, StateConflictError, StateError
+from ..streams import ALL_STREAMS, DELETED, NEW, UPDATED, StreamSpec
 from .sealed_ids import IdSealer, UnsealableId, is_sealed
-from .streams import ALL_STREAMS, DELETED, NEW, UPDATED, StreamSpec
 
 CAUGHT_UP_KEY = "caught_up_as_of"
 KNOWN_KEYS = frozenset(

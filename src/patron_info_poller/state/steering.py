@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from .cursor import Cursor
-from .errors import ConfigurationError
-from .state import PollerState, S3StateStore
-from .streams import StreamSpec
+from ..cursor import Cursor
+from ..errors import ConfigurationError
+from ..streams import StreamSpec
+from .store import PollerState, S3StateStore
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential,
 )
 
-from .errors import FatalError, SourceUnavailableError
+from ..errors import FatalError, SourceUnavailableError
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from psycopg import sql
 
-from .cursor import Cursor, RunBounds
-from .database import DatabaseSettings, ReconnectingDatabase
-from .geocoding.address import Address
-from .streams import StreamSpec
+from ..cursor import Cursor, RunBounds
+from ..geocoding.address import Address
+from ..streams import StreamSpec
+from .connection import DatabaseSettings, ReconnectingDatabase
 
 
 @dataclass(frozen=True, slots=True)

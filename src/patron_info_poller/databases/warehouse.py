@@ -10,8 +10,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .database import DatabaseSettings, ReconnectingDatabase
-from .records import PATRON_INFO_FIELDS
+from ..records import PATRON_INFO_FIELDS
+from .connection import DatabaseSettings, ReconnectingDatabase
 
 # Redshift caps statement size; chunks keep each IN list well inside it.
 _LOOKUP_CHUNK = 1000

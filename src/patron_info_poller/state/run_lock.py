@@ -22,8 +22,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code
-from .errors import RetriesExhaustedError, RunInProgressError
+from ..aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code
+from ..errors import RetriesExhaustedError, RunInProgressError
 
 logger = logging.getLogger(__name__)
 
