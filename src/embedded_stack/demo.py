@@ -5,7 +5,8 @@ separate process configured by config/local.yaml plus the environment), loads wh
 sent into the warehouse the way the warehouse's ingest does, makes updates and deletions,
 and runs it again so the warehouse reuse paths are exercised. Then it builds the offline
 geocoder's index from the stack's TIGER/Line county files and runs once more with
-GEOCODER=tiger,census, showing how many addresses never left the process.
+GEOCODER=tiger,census, showing how many addresses never left the process. Last, a
+backfill of every patron on a local Dask cluster of two worker processes, and its status.
 """
 
 from __future__ import annotations
@@ -143,6 +144,23 @@ def main() -> None:
                 f"{tiger['matched']} of {tiger['requested']} addresses were matched locally; "
                 f"{census['requested']} still went out to the Census service."
             )
+            print(f"Warehouse ingest loaded {load_sent_records(stack)} records.")
+
+            since = (now - timedelta(days=61)).isoformat()
+            backfill = ("backfill", "--config-dir", str(ROOT / "config"))
+            run_poller(
+                stack,
+                "Backfill: every patron again, in parallel chunks on a local Dask cluster of "
+                "2 worker processes (the live cursors are not touched)",
+                *backfill,
+                "--since",
+                since,
+                "--workers",
+                "2",
+                GEOCODER="tiger",
+                TIGER_INDEX=str(index),
+            )
+            run_poller(stack, "backfill status", *backfill, "status")
             print(f"Warehouse ingest loaded {load_sent_records(stack)} records.")
             print("\nStopping the embedded stack.")
     print("Demo complete.")
