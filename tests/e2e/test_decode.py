@@ -14,7 +14,7 @@ from pathlib import Path
 from patron_info_poller.records import PATRON_INFO_FIELDS
 from patron_info_poller.sinks import EncodedRecord
 from patron_info_poller.sinks.avro_file import AvroFileSink
-from tests.e2e.sierra_rows import insert_patron
+from tests.e2e.sierra_rows import PATRON_ID_BASE, insert_patron
 from tests.e2e.test_cli import assert_no_leaks, plaintext_patron_data
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,11 +40,15 @@ def seed_and_run(poller, sierra, count: int, earlier: int = 0):
     """`count` new patrons, sent by a real run; returns the run and a time before it.
     With `earlier`, a run before that time puts that many other records on the stream."""
     for offset in range(earlier):
-        insert_patron(sierra, 4001 + offset, created=T0 - timedelta(days=1, minutes=offset))
+        insert_patron(
+            sierra, PATRON_ID_BASE + 4001 + offset, created=T0 - timedelta(days=1, minutes=offset)
+        )
     if earlier:
         assert len(poller.run().records) == earlier
     for offset in range(count):
-        insert_patron(sierra, 5001 + offset, created=T0 + timedelta(minutes=offset))
+        insert_patron(
+            sierra, PATRON_ID_BASE + 5001 + offset, created=T0 + timedelta(minutes=offset)
+        )
     since = datetime.now(UTC)
     run = poller.run()
     assert len(run.records) == count

@@ -18,7 +18,7 @@ from embedded_stack.stack import S3_BUCKET, S3_RESOURCE
 from embedded_stack.warehouse_loader import decode_records, shipped_schema
 from patron_info_poller.obfuscation import obfuscate
 from tests.e2e.cli_process import ROOT, run_cli, start_cli
-from tests.e2e.sierra_rows import delete, insert_patron, touch
+from tests.e2e.sierra_rows import PATRON_ID_BASE, delete, insert_patron, touch
 from tests.e2e.state_objects import saved_state
 from tests.e2e.test_cli import assert_no_leaks, plaintext_patron_data
 
@@ -34,7 +34,7 @@ def raw_state(stack) -> bytes:
 def sent(poller, sierra):
     """Ten new patrons a minute apart, sent by a real run."""
     for index in range(10):
-        insert_patron(sierra, 3_000 + index, created=T0 + timedelta(minutes=index))
+        insert_patron(sierra, PATRON_ID_BASE + 3_000 + index, created=T0 + timedelta(minutes=index))
     return poller.run()
 
 
@@ -121,7 +121,7 @@ def test_replay_resends_a_window_and_leaves_the_state_byte_identical(sent, stack
     )
     assert replayed.returncode == 0, replayed.stderr[-1000:]
     records = decode_records(stack.new_kinesis_records(), SCHEMA)
-    expected = {obfuscate(str(3_000 + i), stack.salt.encode()) for i in (2, 3, 4)}
+    expected = {obfuscate(str(PATRON_ID_BASE + 3_000 + i), stack.salt.encode()) for i in (2, 3, 4)}
     assert sorted(r["patron_id"] for r in records) == sorted(expected)
     assert raw_state(stack) == before
     assert_no_leaks(
@@ -131,7 +131,7 @@ def test_replay_resends_a_window_and_leaves_the_state_byte_identical(sent, stack
 
 def test_a_file_sink_run_sends_nothing_and_leaves_no_state(poller, sierra, stack, tmp_path):
     for index in range(5):
-        insert_patron(sierra, 4_000 + index, created=T0 + timedelta(minutes=index))
+        insert_patron(sierra, PATRON_ID_BASE + 4_000 + index, created=T0 + timedelta(minutes=index))
     target = tmp_path / "dry-run.jsonl"
     result = run_cli(
         ["run", "--sink", f"jsonl:{target}"], stack.poller_environment(LOG_LEVEL="debug"), tmp_path
@@ -148,13 +148,15 @@ def test_a_file_sink_run_sends_nothing_and_leaves_no_state(poller, sierra, stack
 
 def test_emf_lines_parse_and_count_what_kinesis_received(poller, sierra, stack, tmp_path):
     for index in range(12):
-        insert_patron(sierra, 5_000 + index, created=T0 + timedelta(minutes=index))
+        insert_patron(sierra, PATRON_ID_BASE + 5_000 + index, created=T0 + timedelta(minutes=index))
     first = poller.run()
     poller.load_into_warehouse(first.raw)
-    touch(sierra, [5_000, 5_001, 5_002], T0 + timedelta(days=1))
-    delete(sierra, [5_010, 5_011], date(2024, 6, 3))
+    touch(sierra, [PATRON_ID_BASE + n for n in (5_000, 5_001, 5_002)], T0 + timedelta(days=1))
+    delete(sierra, [PATRON_ID_BASE + 5_010, PATRON_ID_BASE + 5_011], date(2024, 6, 3))
     for index in range(4):
-        insert_patron(sierra, 6_000 + index, created=T0 + timedelta(days=1, minutes=index))
+        insert_patron(
+            sierra, PATRON_ID_BASE + 6_000 + index, created=T0 + timedelta(days=1, minutes=index)
+        )
 
     result = run_cli([], stack.poller_environment(METRICS="emf"), tmp_path)
 
