@@ -112,9 +112,10 @@ def geocoder_chain(config: PollerConfig, resources: ExitStack) -> GeocoderChain:
     return GeocoderChain(providers)
 
 
-def kinesis_sink(config: PollerConfig) -> KinesisSink:
+def kinesis_sink(config: PollerConfig, client: Any = None) -> KinesisSink:
+    """The sink, on `client` if given (a backfill worker keeps one between chunks)."""
     return KinesisSink(
-        aws_client(config, "kinesis"),
+        client if client is not None else aws_client(config, "kinesis"),
         config.kinesis_stream_arn,
         batch_size=config.kinesis_batch_size,
         max_attempts=config.kinesis_max_attempts,

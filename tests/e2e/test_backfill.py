@@ -371,6 +371,34 @@ def test_advance_state_moves_the_new_cursor_only_forward(
     assert "before the window" in third.state_change
 
 
+def test_advance_state_after_a_finished_backfill_moves_the_cursor_and_resends_nothing(
+    backfill, poller, sierra, stack
+):
+    # As when a backfill died between its last marker and its state write.
+    seed(sierra, 40)
+    first = backfill(chunk_rows=20)
+    assert first.state_change is None and first.sent == 40
+    assert len(stack.new_kinesis_records()) == 40
+
+    again = backfill(chunk_rows=20, advance_state=True)
+
+    assert again.resumed and again.plan_id == first.plan_id and again.chunks_run == 0
+    assert again.sent == 40 and again.duplicates == 0
+    assert stack.new_kinesis_records() == []
+    assert state_objects.saved_state(stack, FAST_SALT).new == Cursor(stored_plan(stack).upper)
+
+
+def test_an_unreadable_plan_does_not_block_the_next_backfill(backfill, poller, sierra, stack):
+    seed(sierra, 20)
+    damaged = f"{PREFIX}20000101T000000Z-000000/plan.json"
+    stack._clients["s3"].put_object(Bucket=S3_BUCKET, Key=damaged, Body=b"{not json")
+
+    summary = backfill(since=SINCE, chunk_rows=20)
+
+    assert summary.sent == 20 and not summary.resumed
+    assert len(stack.new_kinesis_records()) == 20
+
+
 def test_the_driver_killed_then_run_again_skips_finished_chunks_and_leaks_nothing(
     poller, sierra, stack, backfill_env, tmp_path, reliability
 ):

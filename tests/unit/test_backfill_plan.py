@@ -28,7 +28,7 @@ from patron_info_poller.backfill.chunk import (
     run_chunk,
 )
 from patron_info_poller.backfill.cluster import local_shape
-from patron_info_poller.backfill.driver import BackfillOptions, decide, run_backfill
+from patron_info_poller.backfill.driver import BackfillOptions, Decision, decide, run_backfill
 from patron_info_poller.backfill.limits import KinesisBudget, KinesisShare, TokenBucket
 from patron_info_poller.backfill.plan import (
     MIN_CHUNK_ROWS,
@@ -241,6 +241,12 @@ def test_resume_or_plan_anew():
         with pytest.raises(ConfigurationError, match="--restart") as refused:
             decide([old], since, until, restart=False)
         assert old.plan_id in str(refused.value)
+
+    # With --advance-state and nothing unfinished, the newest finished plan of the same
+    # window is resumed (only its cursor move is left); another window plans anew.
+    assert decide([], T0, None, restart=False, finished=old) == Decision("resume", plan=old)
+    assert decide([], T0 + timedelta(days=1), None, False, finished=old).action == "new"
+    assert decide([], T0, None, restart=True, finished=old).action == "new"
 
 
 def test_advance_the_new_cursor_only_forward_and_only_from_inside_the_window():

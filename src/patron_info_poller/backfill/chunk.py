@@ -100,6 +100,7 @@ class ChunkResult:
     marker: dict[str, Any]  # what chunks/<n>.json holds (a dry run's is not stored)
     records: tuple[EncodedRecord, ...] = ()  # a dry run's records, for the driver's file
     already_done: bool = False  # another attempt's marker was there first
+    standing: dict[str, Any] | None = None  # that attempt's marker, when already_done
 
 
 class ChunkFailed(Exception):
@@ -236,6 +237,11 @@ def _run_chunk(job: ChunkJob) -> ChunkResult:
     plan = worker.plan(job)
     store = worker.store(job)
     attempt = secrets.token_hex(6)
+    standing = store.marker(job.plan_id, job.chunk) if store is not None else None
+    if standing is not None:
+        # Done by an attempt whose worker died before Dask heard of it: nothing to resend.
+        logger.info("Backfill chunk already done", extra={"chunk": job.chunk})
+        return ChunkResult(job.chunk, {"chunk": job.chunk}, (), True, standing)
     logger.info(
         "Backfill chunk starting",
         extra={"plan_id": job.plan_id, "chunk": job.chunk, "attempt": attempt},
@@ -251,7 +257,7 @@ def _run_chunk(job: ChunkJob) -> ChunkResult:
     if job.dry_run:
         sink = CollectingSink()
     else:
-        sink = parts.kinesis_sink(config)
+        sink = parts.kinesis_sink(config, worker.kinesis())
         sink.rate_limiter = worker.kinesis_budget(job.limits.kinesis)
     obfuscator = Obfuscator(config.bcrypt_salt.get_secret_value(), workers=_hashing_threads())
     options = _chunk_options(config, plan)
@@ -297,6 +303,7 @@ def _run_chunk(job: ChunkJob) -> ChunkResult:
     already_done = False
     if store is not None and not store.write_marker(job.plan_id, job.chunk, marker):
         already_done = True
+        standing = store.marker(job.plan_id, job.chunk)
         logger.warning(
             "Another attempt finished this chunk first; this one's records were duplicates",
             extra={"chunk": job.chunk, "sent": stream.sent},
@@ -315,7 +322,7 @@ def _run_chunk(job: ChunkJob) -> ChunkResult:
         },
     )
     records = tuple(sink.records) if isinstance(sink, CollectingSink) else ()
-    return ChunkResult(job.chunk, marker, records, already_done)
+    return ChunkResult(job.chunk, marker, records, already_done, standing)
 
 
 def _chunk_options(config: PollerConfig, plan: BackfillPlan) -> RunOptions:
@@ -354,6 +361,7 @@ class _WorkerParts:
         except BaseException:
             self.resources.close()
             raise
+        self._kinesis: Any = None
         self._plans: dict[str, BackfillPlan] = {}
         self._leases: dict[str, Lease] = {}
         self._budgets: dict[KinesisShare, KinesisBudget] = {}
@@ -389,6 +397,15 @@ class _WorkerParts:
                 self._leases[name] = Semaphore(max_leases=leases, name=name)
             return self._leases[name]
 
+    def kinesis(self) -> Any:
+        """One Kinesis client for every chunk this worker runs (a client per chunk would
+        leave its connections open until the garbage collector found it)."""
+        with self._lock:
+            if self._kinesis is None:
+                self._kinesis = aws_client(self.config, "kinesis")
+                self.resources.callback(self._kinesis.close)
+            return self._kinesis
+
     def kinesis_budget(self, share: KinesisShare | None) -> KinesisBudget | None:
         if share is None:
             return None
@@ -396,6 +413,13 @@ class _WorkerParts:
             return self._budgets.setdefault(share, KinesisBudget(share))
 
     def close(self) -> None:
+        # A semaphore renews its leases on the worker's event loop until stopped; closing
+        # it would delete it on the scheduler, under other workers' feet.
+        for lease in self._leases.values():
+            renewal = getattr(lease, "refresh_callback", None)
+            if renewal is not None:
+                renewal.stop()
+        self._leases.clear()
         self.resources.close()
 
 

@@ -100,20 +100,30 @@ def decide(
     since: datetime,
     until: datetime | None,
     restart: bool,
+    finished: BackfillPlan | None = None,
 ) -> Decision:
-    """Plan anew, or resume the unfinished plan (newest first in `unfinished`)."""
+    """Plan anew, or resume the unfinished plan (newest first in `unfinished`). With no
+    unfinished plan, `finished` (the newest done plan, given only with --advance-state)
+    of the same window is resumed: nothing is left to send, only the cursor to move, as
+    when a backfill died between its last chunk and its state write."""
     if not unfinished:
+        if finished is not None and not restart and _same_window(finished, since, until):
+            return Decision("resume", plan=finished)
         return Decision("new")
     if restart:
         return Decision("new", abandon=tuple(unfinished))
     latest = unfinished[0]
-    if since == latest.since and (until is None or until == latest.until):
+    if _same_window(latest, since, until):
         return Decision("resume", plan=latest)
     raise ConfigurationError(
         f"an unfinished backfill (plan {latest.plan_id}, window {latest.window_text()}) "
         "exists: run backfill with the same --since and --until to resume it, or add "
         "--restart to abandon it"
     )
+
+
+def _same_window(plan: BackfillPlan, since: datetime, until: datetime | None) -> bool:
+    return since == plan.since and (until is None or until == plan.until)
 
 
 def run_backfill(
@@ -144,7 +154,13 @@ def run_backfill(
             resources.callback(s3.close)
             store = BackfillStore(s3, config.s3_bucket, config.s3_resource)
         decision = (
-            decide(store.unfinished_plans(), since, options.until, options.restart)
+            decide(
+                store.unfinished_plans(),
+                since,
+                options.until,
+                options.restart,
+                store.latest_finished_plan() if options.advance_state else None,
+            )
             if store is not None
             else Decision("new")
         )
@@ -424,13 +440,18 @@ def _follow(futures: dict[Any, int], tracker: ProgressTracker, run: _Run) -> Non
             future.release()
             if file_sink is not None and result.records:
                 file_sink.send(result.records)
+            sent = int(result.marker.get("sent", 0))
             summary.chunks_run += 1
-            summary.count(result.marker)
-            summary.sent_this_run += int(result.marker.get("sent", 0))
+            summary.sent_this_run += sent
             summary.worker_cpu_seconds += float(result.marker.get("cpu_seconds", 0.0))
             if result.already_done:
-                summary.duplicates += int(result.marker.get("sent", 0))
-            tracker.chunk_done(number, result.marker)
+                # The marker that stands is another attempt's: count it, and everything
+                # this attempt sent as duplicates.
+                summary.count(result.standing or {})
+                summary.duplicates += sent
+            else:
+                summary.count(result.marker)
+            tracker.chunk_done(number, result.standing or result.marker)
 
 
 def _chunk_error(number: int, future: Any) -> BackfillError:

@@ -14,6 +14,7 @@ and progress hold counts and obfuscated patron_ids only. Dry runs write none of 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from typing import Any
 
@@ -22,6 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from ..aws_errors import CONDITION_FAILED_CODES, NOT_FOUND_CODES, error_code
 from ..errors import RetriesExhaustedError, StateConflictError, StateError
 from .plan import BackfillPlan
+
+logger = logging.getLogger(__name__)
 
 _CHUNK_MARKER = re.compile(r"chunks/(\d+)\.json$")
 
@@ -62,19 +65,41 @@ class BackfillStore:
         return sorted(ids)
 
     def unfinished_plans(self) -> list[BackfillPlan]:
-        """Plans neither abandoned nor done, newest first."""
+        """Plans neither abandoned nor done, newest first. A plan that cannot be read (a
+        damaged object, a format this version does not know) is left out with a warning:
+        one bad object must not block every later backfill."""
         unfinished = []
         for plan_id in reversed(self.plan_ids()):
             if self.is_abandoned(plan_id):
                 continue
-            plan = self.load_plan(plan_id)
-            if len(self.done_chunks(plan_id)) < plan.chunk_count:
+            plan = self._readable_plan(plan_id)
+            if plan is not None and len(self.done_chunks(plan_id)) < plan.chunk_count:
                 unfinished.append(plan)
         return unfinished
+
+    def latest_finished_plan(self) -> BackfillPlan | None:
+        """The newest plan whose every chunk is done, unless a newer one was abandoned."""
+        for plan_id in reversed(self.plan_ids()):
+            if self.is_abandoned(plan_id):
+                return None
+            plan = self._readable_plan(plan_id)
+            if plan is not None and len(self.done_chunks(plan_id)) >= plan.chunk_count:
+                return plan
+            return None
+        return None
 
     def latest_plan(self) -> BackfillPlan | None:
         ids = self.plan_ids()
         return self.load_plan(ids[-1]) if ids else None
+
+    def _readable_plan(self, plan_id: str) -> BackfillPlan | None:
+        try:
+            return self.load_plan(plan_id)
+        except StateError as exc:
+            logger.warning(
+                "Backfill plan unreadable, left out", extra={"plan_id": plan_id, "error": str(exc)}
+            )
+            return None
 
     # Chunk markers
     def marker_key(self, plan_id: str, chunk: int) -> str:
@@ -96,6 +121,10 @@ class BackfillStore:
             if isinstance(document, dict):
                 markers[chunk] = document
         return markers
+
+    def marker(self, plan_id: str, chunk: int) -> dict[str, Any] | None:
+        document = self._get_json(self.marker_key(plan_id, chunk))
+        return document if isinstance(document, dict) else None
 
     def write_marker(self, plan_id: str, chunk: int, marker: dict[str, Any]) -> bool:
         """Chunk `chunk` is done. False when another attempt had already written its
