@@ -26,7 +26,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory) -> EmbeddedStack:
-    with EmbeddedStack(tmp_path_factory.mktemp("stack")) as running:
+    # bcrypt at cost 4: the suite hashes thousands of ids, and the cost changes no path.
+    with EmbeddedStack(tmp_path_factory.mktemp("stack"), bcrypt_cost=4) as running:
         yield running
 
 

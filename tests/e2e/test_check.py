@@ -74,7 +74,7 @@ def test_healthy_stack_passes_every_check_and_leaks_nothing(poller, sierra, stac
     assert reasons["s3"] == "state parses; scratch object written and deleted"
     assert reasons["kinesis"] == f"ACTIVE, {stack.kinesis_shards} open shards"
     assert reasons["geocoder"].startswith("census: answered 1/1")
-    assert reasons["bcrypt"].startswith("cost 7;")
+    assert reasons["bcrypt"].startswith(f"cost {stack.bcrypt_cost};")
     # Nothing sent, the state untouched, the scratch object gone.
     assert stack.new_kinesis_records() == []
     assert state_bytes(stack) == state_before
