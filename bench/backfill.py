@@ -35,15 +35,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import dask
 import psycopg
-from distributed import Client, LocalCluster
 
 from bench.machine import bcrypt_rate, cores, machine_cpu_seconds
 from embedded_stack.stack import S3_BUCKET, S3_RESOURCE, EmbeddedStack
 from embedded_stack.synthetic_sierra import SyntheticSierra
 from patron_info_poller.backfill.chunk import ConfigSource
-from patron_info_poller.backfill.cluster import CLUSTER_CONFIG
+from patron_info_poller.backfill.cluster import ClusterSpec, connect
 from patron_info_poller.backfill.driver import BackfillOptions, run_backfill
 from patron_info_poller.backfill.limits import KINESIS_BYTES_PER_SHARD, KINESIS_RECORDS_PER_SHARD
 from patron_info_poller.backfill.plan import bcrypt_cost, measure_hash_rate
@@ -233,17 +231,7 @@ def in_process_backfill(
     environment = stack.poller_environment(**settings)
     config = load_config(None, environment, ROOT / "config")
     options = BackfillOptions(ConfigSource(None, str(ROOT / "config")), since=since)
-    with (
-        dask.config.set(CLUSTER_CONFIG),
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            env=environment,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with connect(ClusterSpec(workers=workers, worker_env=environment)) as client:
         client.wait_for_workers(workers)
         # The chunks' modules imported beforehand, as a running cluster has them after its
         # first chunk: (b) measures how the chunks scale, not the workers' start.

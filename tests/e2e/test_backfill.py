@@ -25,7 +25,6 @@ import dask
 import fastavro
 import psutil
 import pytest
-from distributed import Client, LocalCluster
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +34,7 @@ from embedded_stack.synthetic_sierra import RECORD_ID_BASE, SyntheticSierra
 from embedded_stack.warehouse_loader import decode_records, shipped_schema
 from patron_info_poller import parts
 from patron_info_poller.backfill.chunk import ConfigSource, chunk_key
-from patron_info_poller.backfill.cluster import CLUSTER_CONFIG
+from patron_info_poller.backfill.cluster import ClusterSpec, connect
 from patron_info_poller.backfill.driver import BackfillOptions, run_backfill
 from patron_info_poller.backfill.plan import BackfillPlan, chunk_count, chunk_ranges, plan_tiles
 from patron_info_poller.backfill.progress import BackfillSummary
@@ -86,15 +85,8 @@ def client(backfill_env):
         "distributed.scheduler.locks.lease-validation-interval": "0.5s",
     }
     with (
-        dask.config.set({**CLUSTER_CONFIG, **quick_leases}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            env=backfill_env,
-        ) as cluster,
-        Client(cluster) as dask_client,
+        dask.config.set(quick_leases),
+        connect(ClusterSpec(workers=2, worker_env=backfill_env)) as dask_client,
     ):
         yield dask_client
 
