@@ -10,7 +10,6 @@ are allowed, so its answers come back sooner than one big request's would.
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
 import time
@@ -86,11 +85,10 @@ class GeocodeScheduler:
         """Geocodes `addresses` as up to `limit` requests run side by side."""
         parts = max(1, min(self.limit.limit, math.ceil(len(addresses) / MIN_REQUEST_ROWS)))
         # Sizes differ by at most one row, so no request is the straggler.
-        size, longer = divmod(len(addresses), parts)
-        bounds = [0]
-        for part in range(parts):
-            bounds.append(bounds[-1] + size + (part < longer))
-        pieces = [addresses[lo:hi] for lo, hi in itertools.pairwise(bounds) if hi > lo]
+        n = len(addresses)
+        pieces = (
+            [addresses[i * n // parts : (i + 1) * n // parts] for i in range(parts)] if n else []
+        )
         futures = [self._pool.submit(self._geocode_piece, piece) for piece in pieces]
         return _combined(futures)
 

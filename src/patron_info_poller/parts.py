@@ -23,7 +23,7 @@ from .geocoding.geosupport import GeosupportGeocoder
 from .geocoding.index_location import is_s3, local_index
 from .geocoding.provider import GeocodingProvider
 from .geocoding.tiger import TigerGeocoder
-from .sinks.kinesis import KinesisSink
+from .sinks.kinesis import KinesisSink, RateLimiter
 from .state.run_lock import RunLock
 from .state.sealed_ids import IdSealer
 from .state.store import MemoryStateStore, PollerState, S3StateStore, StateStore
@@ -112,14 +112,18 @@ def geocoder_chain(config: PollerConfig, resources: ExitStack) -> GeocoderChain:
     return GeocoderChain(providers)
 
 
-def kinesis_sink(config: PollerConfig, client: Any = None) -> KinesisSink:
-    """The sink, on `client` if given (a backfill worker keeps one between chunks)."""
+def kinesis_sink(
+    config: PollerConfig, client: Any = None, rate_limiter: RateLimiter | None = None
+) -> KinesisSink:
+    """The sink, on `client` if given (a backfill worker keeps one between chunks), within
+    `rate_limiter` if given (a backfill worker's share of the stream)."""
     return KinesisSink(
         client if client is not None else aws_client(config, "kinesis"),
         config.kinesis_stream_arn,
         batch_size=config.kinesis_batch_size,
         max_attempts=config.kinesis_max_attempts,
         backoff_seconds=config.kinesis_retry_backoff_seconds,
+        rate_limiter=rate_limiter,
     )
 
 

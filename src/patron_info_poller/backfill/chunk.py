@@ -257,8 +257,9 @@ def _run_chunk(job: ChunkJob) -> ChunkResult:
     if job.dry_run:
         sink = CollectingSink()
     else:
-        sink = parts.kinesis_sink(config, worker.kinesis())
-        sink.rate_limiter = worker.kinesis_budget(job.limits.kinesis)
+        sink = parts.kinesis_sink(
+            config, worker.kinesis(), rate_limiter=worker.kinesis_budget(job.limits.kinesis)
+        )
     obfuscator = Obfuscator(config.bcrypt_salt.get_secret_value(), workers=_hashing_threads())
     options = _chunk_options(config, plan)
     pipeline = Pipeline(

@@ -30,6 +30,7 @@ from typing import Any
 import bcrypt
 
 from .. import __version__
+from ..config import BCRYPT_SALT_PATTERN
 from ..databases.connection import ReconnectingDatabase
 from ..errors import StateError
 from ..state.sealed_ids import IdSealer, UnsealableId, is_sealed
@@ -108,8 +109,11 @@ def chunk_ranges(tiles: Sequence[Tile]) -> list[tuple[int, int]]:
 
 
 def bcrypt_cost(salt: str) -> int:
-    """The cost of a salt the configuration accepted (`$2b$07$...`)."""
-    return int(salt[4:6])
+    """The cost of a salt the configuration accepted (`$2b$07$...`: 7)."""
+    parsed = BCRYPT_SALT_PATTERN.match(salt)
+    if parsed is None:
+        raise ValueError("not a bcrypt salt")
+    return int(parsed.group(1))
 
 
 def measure_hash_rate(cost: int, seconds: float = 1.0) -> float:

@@ -67,7 +67,10 @@ class SierraSource:
 
     def __init__(self, settings: DatabaseSettings, id_range: tuple[int, int] | None = None):
         self._db = ReconnectingDatabase(settings)
-        self._id_range = id_range
+        self._id_filter = sql.SQL(
+            "\n  AND rm.id >= %(id_lo)s AND rm.id < %(id_hi)s" if id_range else ""
+        )
+        self._id_params = dict(zip(("id_lo", "id_hi"), id_range, strict=True)) if id_range else {}
 
     def frozen_now(self) -> datetime:
         row = self._db.read(lambda cur: cur.execute("SELECT now() AS now").fetchone())
@@ -80,15 +83,17 @@ class SierraSource:
         query = sql.SQL(BATCH_QUERY).format(
             column=sql.Identifier(stream.cursor_column),
             deleted=sql.SQL("NOT NULL" if stream.takes_deleted else "NULL"),
-            id_range=sql.SQL(
-                "\n  AND rm.id >= %(id_lo)s AND rm.id < %(id_hi)s" if self._id_range else ""
-            ),
+            id_range=self._id_filter,
         )
         after_value, after_id = after.sql_lower_bound()
         upper = bounds.deletion_date_upper if stream.cursor_is_date else bounds.timestamp_upper
-        params = {"after_value": after_value, "after_id": after_id, "upper": upper, "limit": limit}
-        if self._id_range is not None:
-            params["id_lo"], params["id_hi"] = self._id_range
+        params = {
+            "after_value": after_value,
+            "after_id": after_id,
+            "upper": upper,
+            "limit": limit,
+            **self._id_params,
+        }
         rows = self._db.read(lambda cur: cur.execute(query, params).fetchall())
         return [_patron_row(row) for row in rows]
 

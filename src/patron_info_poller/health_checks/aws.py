@@ -12,10 +12,11 @@ from ..aws_errors import error_code
 from ..errors import PollerError, RetriesExhaustedError
 from ..state.store import S3StateStore
 from .context import (
-    SCRATCH_BODY,
     CheckContext,
     CheckFailed,
 )
+
+SCRATCH_BODY = b"written by `patron-info-poller check`; safe to delete\n"
 
 
 def check_s3(ctx: CheckContext) -> str:

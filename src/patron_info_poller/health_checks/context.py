@@ -1,24 +1,7 @@
-"""Checks of every dependency the configuration names (`patron-info-poller check`).
-
-Each check returns a `CheckResult`: its name, whether it passed, how long it took and a
-one-line reason. Nothing here prints, sends a record or changes the state: the databases
-are read in read-only transactions, and the only write is a scratch object in the state
-bucket, deleted at once.
-
-A reason is built from fixed phrases, counts, variable, view and column names and error
-codes: never a secret's value, a patron id or an address. An expected failure raises
-`CheckFailed` (or a `PollerError`, whose messages follow the same rule); anything else is
-reported by its exception type only. As a last guard, every secret value the
-configuration holds is masked in the reasons.
-
-Every check has a budget (30 s by default): the clients' connect and read timeouts are
-set well inside it, and a check still running when it is spent is reported as failed
-and left behind (its thread is a daemon).
-"""
+"""What the checks share: the context they run in, their result, their failure."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,22 +11,9 @@ from botocore.config import Config as BotocoreConfig
 
 from ..aws_clients import aws_client
 from ..config import PollerConfig, read_config_file
-from ..databases.sierra import BATCH_QUERY
-from ..geocoding.address import Address
 
 CHECK_NAMES = ("kms", "sierra", "warehouse", "s3", "kinesis", "schema", "geocoder", "bcrypt")
 DEFAULT_BUDGET_SECONDS = 30.0
-# What the bcrypt check hashes: a fixed value that is no patron's.
-CANARY = "patron-info-poller check"
-# What the Census check asks about: a public address, no patron's (NYPL's Stephen A.
-# Schwarzman Building).
-LIBRARY_BRANCH = Address("476 5th Ave", "New York", "NY", "10018")
-# The views the poller's batch query reads, taken from the query so they cannot drift.
-SIERRA_VIEWS = tuple(dict.fromkeys(re.findall(r"\bsierra_view\.(\w+)", BATCH_QUERY)))
-SCRATCH_BODY = b"written by `patron-info-poller check`; safe to delete\n"
-# Secret values shorter than this are not masked: they would mask digits of timings.
-MASKED_MIN_LENGTH = 4
-MASK = "<redacted>"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -9,9 +10,9 @@ from psycopg import sql
 
 from .. import parts
 from ..databases.connection import DatabaseSettings
+from ..databases.sierra import BATCH_QUERY
 from ..records import PATRON_INFO_FIELDS
 from .context import (
-    SIERRA_VIEWS,
     CheckContext,
     CheckFailed,
 )
@@ -41,6 +42,9 @@ _CONNECT_PHRASES = (
     ("certificate", "TLS certificate rejected"),
     ("ssl", "TLS failed"),
 )
+
+# The views the poller's batch query reads, taken from the query so they cannot drift.
+SIERRA_VIEWS = tuple(dict.fromkeys(re.findall(r"\bsierra_view\.(\w+)", BATCH_QUERY)))
 
 
 def _pg_reason(exc: psycopg.Error) -> str:

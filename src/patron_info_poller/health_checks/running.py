@@ -16,8 +16,6 @@ from .aws import check_kinesis, check_s3
 from .context import (
     CHECK_NAMES,
     DEFAULT_BUDGET_SECONDS,
-    MASK,
-    MASKED_MIN_LENGTH,
     Check,
     CheckContext,
     CheckFailed,
@@ -40,6 +38,10 @@ CHECKS: dict[str, Check] = {
     "bcrypt": check_bcrypt,
 }
 assert tuple(CHECKS) == CHECK_NAMES
+
+# Secret values shorter than this are not masked: they would mask digits of timings.
+_MASKED_MIN_LENGTH = 4
+_MASK = "<redacted>"
 
 
 def one_line(text: str) -> str:
@@ -119,7 +121,7 @@ def secret_values(config: PollerConfig, encrypted: Mapping[str, str]) -> set[str
             value = value.get_secret_value()
         if isinstance(value, (str, int)) and not isinstance(value, bool):
             values.add(str(value))
-    return {value for value in values if len(value) >= MASKED_MIN_LENGTH}
+    return {value for value in values if len(value) >= _MASKED_MIN_LENGTH}
 
 
 def mask_secrets(results: Sequence[CheckResult], values: set[str]) -> list[CheckResult]:
@@ -127,6 +129,6 @@ def mask_secrets(results: Sequence[CheckResult], values: set[str]) -> list[Check
     for result in results:
         reason = result.reason
         for value in sorted(values, key=len, reverse=True):
-            reason = reason.replace(value, MASK)
+            reason = reason.replace(value, _MASK)
         masked.append(replace(result, reason=reason))
     return masked

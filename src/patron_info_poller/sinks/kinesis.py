@@ -59,7 +59,7 @@ class KinesisSink:
         self.calls = 0
         self.records_retried = 0
         # Asked before every PutRecords call, resends included; None: no budget.
-        self.rate_limiter = rate_limiter
+        self._rate_limiter = rate_limiter
 
     def send(self, entries: Sequence[EncodedRecord]) -> int:
         """Sends every entry or raises KinesisSendError. Returns the number sent."""
@@ -110,8 +110,8 @@ class KinesisSink:
             ) from cause
 
     def _put(self, pending: list[EncodedRecord]) -> tuple[list[EncodedRecord], list[str]]:
-        if self.rate_limiter is not None:
-            self.rate_limiter.acquire(len(pending), sum(entry.size for entry in pending))
+        if self._rate_limiter is not None:
+            self._rate_limiter.acquire(len(pending), sum(entry.size for entry in pending))
         self.calls += 1
         response = self._client.put_records(
             StreamARN=self._stream_arn,
