@@ -4,6 +4,9 @@ Messages carry counts, stream names and obfuscated ids only: never a plaintext p
 id, address part, salt or password. Raise with `from exc` so the cause stays chained.
 """
 
+import traceback
+from pathlib import Path
+
 
 class PollerError(Exception):
     """Base of every error the poller raises on purpose."""
@@ -80,3 +83,10 @@ class RunInterrupted(PollerError):
 
 class TigerSourceError(FatalError):
     """A TIGER/Line county file could not be downloaded or read (named in the message)."""
+
+
+def unexpected(exc: BaseException) -> str:
+    """An unexpected error's message may quote a value: name only its type and place."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown place"
+    return f"unexpected {type(exc).__name__} at {where}"

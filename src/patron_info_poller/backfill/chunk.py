@@ -37,7 +37,7 @@ from ..config import PollerConfig, load_config
 from ..cursor import Cursor
 from ..databases.sierra import SierraSource
 from ..databases.warehouse import Warehouse
-from ..errors import PollerError
+from ..errors import PollerError, unexpected
 from ..logs import configure_logging
 from ..obfuscation import Obfuscator
 from ..pipeline import Pipeline, RunOptions, StreamSummary
@@ -169,8 +169,6 @@ def run_chunk(job: ChunkJob) -> ChunkResult:
     except PollerError as exc:
         failure = ChunkFailed(job.chunk, type(exc).__name__, str(exc), exc.exit_code)
     except Exception as exc:
-        from ..cli.exits import unexpected  # here: the cli package imports this one
-
         # An unexpected error's message may quote a value: only its type and place.
         failure = ChunkFailed(job.chunk, "unexpected", unexpected(exc), 1)
     logger.error(

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
-from pathlib import Path
 from typing import NoReturn
+
+# Re-exported: every command names an unexpected error the same way (errors.py).
+from ..errors import unexpected as unexpected
 
 PROGRAM = "patron-info-poller"
 
@@ -29,10 +30,3 @@ def exit_now(code: int, message: str) -> NoReturn:
     # Threads of an abandoned batch (a geocoder request in flight) are not waited for;
     # everything that matters (records, state) was written synchronously.
     os._exit(code)
-
-
-def unexpected(exc: BaseException) -> str:
-    """An unexpected error's message may quote a value: name only its type and place."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "unknown place"
-    return f"unexpected {type(exc).__name__} at {where}"
